@@ -1,0 +1,55 @@
+"""Album Catalog: the application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dotenv import load_dotenv
+from flask import Flask, redirect, render_template, url_for
+from werkzeug.exceptions import NotFound
+from werkzeug.wrappers import Response
+
+from app.catalog import bp as catalog_bp
+from app.celery_setup import celery_init_app
+from app.cli import register_cli
+from app.config import Config, config_from_env
+from app.extensions import db, migrate, redis_ext
+from app.health import bp as health_bp
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the app from `config`, or from the environment (and `.env`) when None."""
+    if config is None:
+        load_dotenv()
+        config = config_from_env()
+    config.validate()
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(config)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_cli(app)
+    celery_init_app(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
+    redis_ext.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    app.register_blueprint(catalog_bp, url_prefix="/catalog")
+    app.register_blueprint(health_bp)
+
+    @app.get("/")
+    def index() -> Response:  # pyright: ignore[reportUnusedFunction]
+        return redirect(url_for("catalog.index"))
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(404)
+    def not_found(error: NotFound) -> tuple[str, int]:  # pyright: ignore[reportUnusedFunction]
+        return render_template("404.html", message=error.description), 404

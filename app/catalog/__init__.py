@@ -1,0 +1,5 @@
+"""The catalog blueprint: the album grid, album pages and their fragments."""
+
+from app.catalog.views import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,24 @@
+"""Celery wired the Flask way: every task runs inside an app context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+
+# Task names, so the web app can enqueue without importing the worker package.
+FETCH_ALBUM_TASK = "worker.tasks.fetch_album"
+
+
+def celery_init_app(app: Flask) -> Celery[Any]:
+    class FlaskTask(Task[Any, Any]):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery_app: Celery[Any] = Celery(app.name, task_cls=FlaskTask)
+    celery_app.config_from_object(app.config["CELERY"])
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app

@@ -1,0 +1,155 @@
+"""Settings read from environment variables (and `.env`), with embedded defaults.
+
+Every setting is read when a config object is *created*, not when this module is
+imported, so tests and tools can set the environment first.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, cast
+
+from flask import current_app
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = BASE_DIR / "instance"
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot work (for example production without SECRET_KEY)."""
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _env(name, default).lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def normalise_database_url(url: str) -> str:
+    """Pick the psycopg 3 driver for plain `postgres://` / `postgresql://` URLs."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+class Config:
+    """Development defaults: SQLite under instance/, local Redis, no secrets needed."""
+
+    ENV_NAME = "development"
+    TESTING = False
+
+    def __init__(self) -> None:
+        self.SECRET_KEY: str = _env("SECRET_KEY", "dev-only-not-secret")
+        self.SQLALCHEMY_DATABASE_URI: str = normalise_database_url(
+            _env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'album_catalog.db'}")
+        )
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+        self.REDIS_URL: str = _env("REDIS_URL", "redis://127.0.0.1:6379/0")
+        self.CELERY: dict[str, Any] = {
+            "broker_url": _env("CELERY_BROKER_URL", self.REDIS_URL),
+            "result_backend": None,
+            "task_ignore_result": True,
+            # A fetch is idempotent, so redelivery after a worker dies is safe.
+            "task_acks_late": True,
+            "task_reject_on_worker_lost": True,
+            "worker_prefetch_multiplier": 1,
+            "broker_connection_retry_on_startup": True,
+        }
+
+        self.SPOTIFY_CLIENT_ID: str = _env("SPOTIFY_CLIENT_ID", "")
+        self.SPOTIFY_CLIENT_SECRET: str = _env("SPOTIFY_CLIENT_SECRET", "")
+        self.SPOTIFY_API_BASE: str = _env("SPOTIFY_API_BASE", "https://api.spotify.com/v1/")
+        self.SPOTIFY_TOKEN_URL: str = _env(
+            "SPOTIFY_TOKEN_URL", "https://accounts.spotify.com/api/token"
+        )
+        self.SPOTIFY_RATE_PER_SEC: float = _env_float("SPOTIFY_RATE_PER_SEC", 3.0)
+        self.SPOTIFY_BURST: int = _env_int("SPOTIFY_BURST", 10)
+        self.SPOTIFY_MAX_CONCURRENT: int = _env_int("SPOTIFY_MAX_CONCURRENT", 10)
+        self.SPOTIFY_RETRY_ATTEMPTS: int = _env_int("SPOTIFY_RETRY_ATTEMPTS", 3)
+        self.SPOTIFY_TIMEOUT: float = _env_float("SPOTIFY_TIMEOUT", 10.0)
+        self.SPOTIFY_BATCH: str = _env_choice("SPOTIFY_BATCH", "auto", ("auto", "on", "off"))
+        self.SPOTIFY_IMAGE_HOSTS: tuple[str, ...] = tuple(
+            host.strip().lower()
+            for host in _env("SPOTIFY_IMAGE_HOSTS", "i.scdn.co").split(",")
+            if host.strip()
+        )
+        # Cache lifetimes in seconds.
+        self.COVER_CACHE_TTL: int = _env_int("COVER_CACHE_TTL", 30 * 24 * 3600)
+        self.METADATA_CACHE_TTL: int = _env_int("METADATA_CACHE_TTL", 30 * 24 * 3600)
+        self.NOT_FOUND_TTL: int = _env_int("NOT_FOUND_TTL", 7 * 24 * 3600)
+
+        self.GOOGLE_SERVICE_ACCOUNT_FILE: str = _env("GOOGLE_SERVICE_ACCOUNT_FILE", "")
+        self.IMPORT_BATCH_SIZE: int = _env_int("IMPORT_BATCH_SIZE", 1000)
+        self.CATALOG_PAGE_SIZE: int = 48
+
+    def validate(self) -> None:
+        """Raise ConfigError when these settings cannot be used."""
+
+
+class ProductionConfig(Config):
+    ENV_NAME = "production"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.SECRET_KEY = os.environ.get("SECRET_KEY", "").strip()
+
+    def validate(self) -> None:
+        if not self.SECRET_KEY:
+            raise ConfigError(
+                "SECRET_KEY is not set; production refuses to start without one "
+                '(generate one with: python -c "import secrets; print(secrets.token_hex(32))")'
+            )
+
+
+class TestConfig(Config):
+    """Used by the test suite: in-memory SQLite unless DATABASE_URL says otherwise."""
+
+    ENV_NAME = "testing"
+    TESTING = True
+
+    def __init__(self, database_url: str = "sqlite://", redis_url: str | None = None) -> None:
+        super().__init__()
+        self.SQLALCHEMY_DATABASE_URI = normalise_database_url(database_url)
+        if redis_url is not None:
+            self.REDIS_URL = redis_url
+            self.CELERY["broker_url"] = redis_url
+
+
+def setting(name: str) -> Any:
+    """A setting of the current app (Flask's config dict is untyped)."""
+
+    return cast(Any, current_app.config[name])
+
+
+def config_from_env() -> Config:
+    """The config class named by APP_ENV (development, production)."""
+    name = _env_choice("APP_ENV", "development", ("development", "production"))
+    return ProductionConfig() if name == "production" else Config()

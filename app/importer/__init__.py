@@ -1,0 +1,1 @@
+"""Import the club's album list (CSV or Google Sheet) without calling Spotify."""

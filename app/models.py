@@ -1,0 +1,163 @@
+"""Database models: Artist, Album, Genre and the album-genre association."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import Base
+
+TITLE_MAX = 500
+NAME_MAX = 300
+GENRE_MAX = 100
+URL_MAX = 500
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def name_key(value: str) -> str:
+    """The case- and space-insensitive form used for uniqueness and lookups."""
+    return " ".join(value.split()).casefold()
+
+
+class FetchStatus(enum.StrEnum):
+    """Outcome of the last Spotify fetch for an album."""
+
+    OK = "ok"
+    NOT_FOUND = "not_found"  # permanent: Spotify has no such album
+    ERROR = "error"  # temporary: retry after spotify_next_retry_at
+
+
+album_genres = Table(
+    "album_genres",
+    Base.metadata,
+    # The primary key (album_id, genre_id) already indexes album_id.
+    Column("album_id", Integer, ForeignKey("albums.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "genre_id",
+        Integer,
+        ForeignKey("genres.id", ondelete="CASCADE"),
+        primary_key=True,
+        index=True,
+    ),
+)
+
+
+class Artist(Base):
+    __tablename__ = "artists"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    # casefolded name: makes "The Beatles" and "the beatles" one artist on every database
+    name_key: Mapped[str] = mapped_column(String(NAME_MAX), unique=True)
+
+    albums: Mapped[list[Album]] = relationship(back_populates="artist")
+
+    def __repr__(self) -> str:
+        return f"<Artist {self.id} {self.name!r}>"
+
+
+class Genre(Base):
+    __tablename__ = "genres"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(GENRE_MAX))
+    name_key: Mapped[str] = mapped_column(String(GENRE_MAX), unique=True)
+
+    albums: Mapped[list[Album]] = relationship(secondary=album_genres, back_populates="genres")
+
+    def __repr__(self) -> str:
+        return f"<Genre {self.id} {self.name!r}>"
+
+
+class Album(Base):
+    __tablename__ = "albums"
+    __table_args__ = (
+        # Re-importing the same sheet finds the same row: one album per artist and title.
+        UniqueConstraint("artist_id", "title_key", name="uq_albums_artist_title"),
+        # A cached value and its timestamp are set together or not at all.
+        CheckConstraint(
+            "(spotify_cover_url IS NULL) = (spotify_cover_cached_at IS NULL)",
+            name="cover_cache_consistent",
+        ),
+        CheckConstraint(
+            "(spotify_metadata_json IS NULL) = (spotify_metadata_cached_at IS NULL)",
+            name="metadata_cache_consistent",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(TITLE_MAX))
+    title_key: Mapped[str] = mapped_column(String(TITLE_MAX), index=True)
+    artist_id: Mapped[int] = mapped_column(ForeignKey("artists.id"), index=True)
+    year: Mapped[int | None] = mapped_column(Integer, index=True)
+    spotify_url: Mapped[str | None] = mapped_column(String(URL_MAX))
+    spotify_album_id: Mapped[str | None] = mapped_column(String(22), index=True)
+
+    spotify_cover_url: Mapped[str | None] = mapped_column(String(URL_MAX), index=True)
+    spotify_cover_cached_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), index=True
+    )
+    spotify_images: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
+    spotify_metadata_json: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    spotify_metadata_cached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    spotify_fetch_status: Mapped[str | None] = mapped_column(String(16))
+    spotify_last_error: Mapped[str | None] = mapped_column(Text)
+    spotify_next_retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now(), index=True
+    )
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True),
+        default=utcnow,
+        onupdate=utcnow,
+        server_default=func.now(),
+    )
+
+    artist: Mapped[Artist] = relationship(back_populates="albums")
+    genres: Mapped[list[Genre]] = relationship(
+        secondary=album_genres, back_populates="albums", order_by="Genre.name_key"
+    )
+
+    @property
+    def spotify_link(self) -> str | None:
+        """The album's page on Spotify (for attribution and the detail page)."""
+        if self.spotify_album_id:
+            return f"https://open.spotify.com/album/{self.spotify_album_id}"
+        return None
+
+    def __repr__(self) -> str:
+        return f"<Album {self.id} {self.title!r}>"
+
+
+# Cache columns cleared when an album's Spotify id changes.
+SPOTIFY_CACHE_COLUMNS: tuple[str, ...] = (
+    "spotify_cover_url",
+    "spotify_cover_cached_at",
+    "spotify_images",
+    "spotify_metadata_json",
+    "spotify_metadata_cached_at",
+    "spotify_fetch_status",
+    "spotify_last_error",
+    "spotify_next_retry_at",
+)

@@ -1,0 +1,1 @@
+"""Everything about talking to Spotify. Knows nothing of Flask or the database."""

@@ -1,0 +1,7 @@
+"""Celery worker entry point: `celery -A celery_app worker`."""
+
+from app import create_app
+
+flask_app = create_app()
+celery_app = flask_app.extensions["celery"]
+celery_app.autodiscover_tasks(["worker"], related_name="tasks", force=True)

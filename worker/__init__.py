@@ -1,0 +1,1 @@
+"""Celery tasks. Tasks take album ids; no Flask app is created when this is imported."""
