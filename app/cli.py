@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import contextmanager
 
 import click
@@ -50,7 +50,7 @@ def _queue_fetches(album_ids: set[int]) -> int:
 
 
 @contextmanager
-def _progress(length: int, label: str) -> Iterator[Callable[[int], None]]:
+def _progress(length: int, label: str) -> Generator[Callable[[int], None]]:
     """A progress bar on a terminal; silent when output goes to a file or pipe."""
     if not sys.stderr.isatty():
         yield lambda _n: None

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,7 @@ def count_queries(app: Flask) -> Callable[[], Any]:
     """`with count_queries() as counter:` records every SQL statement sent."""
 
     @contextmanager
-    def counting() -> Iterator[QueryCounter]:
+    def counting() -> Generator[QueryCounter]:
         counter = QueryCounter()
 
         def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:

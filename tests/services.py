@@ -12,8 +12,10 @@ from typing import NoReturn
 import psycopg
 import pytest
 import redis
+from psycopg import sql
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+_DROP = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -31,8 +33,8 @@ def postgres_database(name: str) -> str:
     """Create (or re-create) an empty database and return its SQLAlchemy URL."""
     try:
         with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
+            conn.execute(_DROP.format(sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     except psycopg.OperationalError as exc:
         unavailable(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}")
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
@@ -41,7 +43,7 @@ def postgres_database(name: str) -> str:
 
 def drop_postgres_database(name: str) -> None:
     with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(_DROP.format(sql.Identifier(name)))
 
 
 def redis_url() -> str:

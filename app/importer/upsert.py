@@ -68,7 +68,7 @@ def _upsert_names(session: Session, table: Table, names: dict[str, str]) -> dict
     found = session.execute(
         select(table.c.name_key, table.c.id).where(table.c.name_key.in_(list(names)))
     )
-    return {key: id_ for key, id_ in found}
+    return {row[0]: row[1] for row in found}
 
 
 def _upsert_batch(session: Session, rows: Sequence[AlbumRow], counts: UpsertCounts) -> None:
