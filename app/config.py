@@ -130,6 +130,8 @@ class ProductionConfig(Config):
 
 
 class TestConfig(Config):
+    __test__ = False  # not a pytest test class
+
     """Used by the test suite: in-memory SQLite unless DATABASE_URL says otherwise."""
 
     ENV_NAME = "testing"
@@ -138,6 +140,8 @@ class TestConfig(Config):
     def __init__(self, database_url: str = "sqlite://", redis_url: str | None = None) -> None:
         super().__init__()
         self.SQLALCHEMY_DATABASE_URI = normalise_database_url(database_url)
+        # In-process broker unless a test asks for real Redis.
+        self.CELERY["broker_url"] = "memory://"
         if redis_url is not None:
             self.REDIS_URL = redis_url
             self.CELERY["broker_url"] = redis_url
