@@ -180,7 +180,7 @@ def test_public_sheet_through_csv_export(runner: FlaskCliRunner) -> None:
 
     assert result.exit_code == 0, result.output
     assert "created 2," in result.output
-    assert export.calls[0].request.url.endswith("format=csv&gid=0")
+    assert str(export.calls[0].request.url).endswith("format=csv&gid=0")
 
 
 @responses.activate

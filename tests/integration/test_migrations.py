@@ -50,7 +50,7 @@ def test_cache_check_constraint_is_enforced(bare_app: Flask) -> None:
     upgrade()
     with db.engine.begin() as conn:
         conn.execute(text("INSERT INTO artists (id, name, name_key) VALUES (1, 'A', 'a')"))
-    with pytest.raises(Exception, match="(?i)check"), db.engine.begin() as conn:
+    with pytest.raises(Exception, match=r"(?i)check"), db.engine.begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO albums (title, title_key, artist_id, spotify_cover_url) "
