@@ -49,6 +49,8 @@ def main() -> int:
             print(f"first start: importing the sample catalog {SAMPLE.name}")
             flask("import-albums", "--csv", str(SAMPLE))
         env = os.environ | {
+            # The Procfile's gunicorn and celery live next to this interpreter.
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{PORT} --workers 2 --threads 4 "
             "--access-logfile -",
         }
