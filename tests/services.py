@@ -12,10 +12,9 @@ from typing import NoReturn
 import psycopg
 import pytest
 import redis
-from psycopg import sql
 
-PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-_DROP = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+from tools.pgdb import PG_ADMIN_URL, create_database, drop_database
+
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -32,18 +31,13 @@ def unavailable(reason: str) -> NoReturn:
 def postgres_database(name: str) -> str:
     """Create (or re-create) an empty database and return its SQLAlchemy URL."""
     try:
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(_DROP.format(sql.Identifier(name)))
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return create_database(name)
     except psycopg.OperationalError as exc:
         unavailable(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}")
-    base = PG_ADMIN_URL.rsplit("/", 1)[0]
-    return f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 def drop_postgres_database(name: str) -> None:
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
-        conn.execute(_DROP.format(sql.Identifier(name)))
+    drop_database(name)
 
 
 def redis_url() -> str:

@@ -1,0 +1,71 @@
+"""The catalog in a real browser: grid layout, search, album page, untrusted text."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.helpers import add_album
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def albums() -> None:
+    for i in range(12):
+        add_album(f"Album {i:02d}", f"Artist {i % 3}", year=1990 + i, genres=["Rock"])
+    add_album(
+        "OK Computer",
+        "Radiohead",
+        year=1997,
+        genres=["Alternative"],
+        spotify_id="6dVIqQ8qmQ5GBnJ9shOYGE",
+        cover_url="https://i.scdn.co/image/ok",
+    )
+    add_album("<script>alert('x')</script>", "<img src=x onerror=alert(1)>")
+
+
+def test_grid_is_responsive(page: Page, live_server: str, albums: None) -> None:
+    page.goto(f"{live_server}/catalog/")
+    tiles = page.locator("[data-album-id]")
+    expect(tiles).to_have_count(14)
+
+    def tiles_in_first_row() -> int:
+        tops = tiles.evaluate_all("els => els.map(e => e.getBoundingClientRect().top)")
+        return sum(1 for top in tops if abs(top - tops[0]) < 2)
+
+    assert tiles_in_first_row() >= 5
+    page.set_viewport_size({"width": 390, "height": 800})
+    assert tiles_in_first_row() == 2
+    overflow = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+    assert overflow is False
+
+
+def test_search_and_open_an_album(page: Page, live_server: str, albums: None) -> None:
+    page.goto(f"{live_server}/catalog/")
+    page.get_by_label("Search albums or artists").fill("radiohead")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("[data-album-id]")).to_have_count(1)
+
+    page.get_by_role("heading", name="OK Computer").click()
+
+    expect(page.get_by_role("heading", level=1)).to_have_text("OK Computer")
+    expect(page.get_by_role("link", name="Open on Spotify")).to_have_attribute(
+        "href", "https://open.spotify.com/album/6dVIqQ8qmQ5GBnJ9shOYGE"
+    )
+    cover = page.locator("[data-cover-state=ready] img")
+    expect(cover).to_have_attribute("alt", "Cover of OK Computer by Radiohead")
+
+
+def test_genre_menu_filters(page: Page, live_server: str, albums: None) -> None:
+    page.goto(f"{live_server}/catalog/")
+    page.get_by_label("Genre").select_option("Alternative")
+    expect(page.locator("[data-album-id]")).to_have_count(1)
+    expect(page).to_have_url(f"{live_server}/catalog/?genre=Alternative&sort=artist")
+
+
+def test_untrusted_text_shows_as_text(page: Page, live_server: str, albums: None) -> None:
+    page.goto(f"{live_server}/catalog/?q=script")
+    expect(page.locator(".tile__title")).to_have_text("<script>alert('x')</script>")
+    page.locator(".tile__link").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("<script>alert('x')</script>")
