@@ -6,14 +6,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import redis
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
+from app import create_app
+from app.config import TestConfig
 from app.extensions import db
 from app.importer import upsert
 from app.models import Album, Artist, Genre
 from tests.helpers import DATA, album_by_title, write_csv
+from tests.services import redis_url
 
 MESSY = str(DATA / "messy.csv")
 
@@ -251,3 +255,20 @@ def test_usage_errors_explain_the_options(runner: FlaskCliRunner) -> None:
     result = runner.invoke(args=["import-albums"])
     assert result.exit_code == 2
     assert "give exactly one of --csv PATH or --sheet KEY_OR_URL" in result.output
+
+
+def test_no_skip_spotify_queues_one_fetch_per_linked_album(tmp_path: Path) -> None:
+    """--no-skip-spotify hands the fetches to the worker through the real broker."""
+    url = redis_url()
+    app = create_app(TestConfig(f"sqlite:///{tmp_path / 'q.db'}", redis_url=url))
+    with app.app_context():
+        db.create_all()
+        result = app.test_cli_runner().invoke(
+            args=["import-albums", "--csv", MESSY, "--no-skip-spotify"]
+        )
+        db.engine.dispose()
+    assert result.exit_code == 0, result.output
+    assert "3 albums queued for the worker" in result.output
+    broker = redis.Redis.from_url(url)
+    assert broker.llen("celery") == 3
+    broker.flushdb()
