@@ -4,4 +4,4 @@ from app import create_app
 
 flask_app = create_app()
 celery_app = flask_app.extensions["celery"]
-celery_app.autodiscover_tasks(["worker"], related_name="tasks", force=True)
+celery_app.conf.imports = ["worker.tasks"]

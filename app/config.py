@@ -82,6 +82,10 @@ class Config:
             "task_reject_on_worker_lost": True,
             "worker_prefetch_multiplier": 1,
             "broker_connection_retry_on_startup": True,
+            # Unacknowledged tasks of a worker that died are redelivered after this.
+            "broker_transport_options": {
+                "visibility_timeout": _env_int("CELERY_VISIBILITY_TIMEOUT", 600)
+            },
         }
 
         self.SPOTIFY_CLIENT_ID: str = _env("SPOTIFY_CLIENT_ID", "")
@@ -105,6 +109,17 @@ class Config:
         self.COVER_CACHE_TTL: int = _env_int("COVER_CACHE_TTL", 30 * 24 * 3600)
         self.METADATA_CACHE_TTL: int = _env_int("METADATA_CACHE_TTL", 30 * 24 * 3600)
         self.NOT_FOUND_TTL: int = _env_int("NOT_FOUND_TTL", 7 * 24 * 3600)
+        # After the retries of one fetch fail, wait this long before the next fetch.
+        self.ERROR_RETRY_SECONDS: int = _env_int("ERROR_RETRY_SECONDS", 300)
+        # Single-flight lock: one fetch per album in this window, however many viewers.
+        self.FETCH_LOCK_SECONDS: int = _env_int("FETCH_LOCK_SECONDS", 120)
+        # A worker waits this long for the limiter, then re-queues the task instead.
+        self.WORKER_MAX_WAIT: float = _env_float("WORKER_MAX_WAIT", 2.0)
+        # Waits longer than this (long 429 cooldowns, the daily quota) are not re-queued:
+        # the album is marked "try again at" and the next view enqueues it again.
+        self.REQUEUE_MAX_SECONDS: int = _env_int("REQUEUE_MAX_SECONDS", 300)
+        # How soon a pending tile polls again (first poll; it then backs off).
+        self.COVER_POLL_SECONDS: float = _env_float("COVER_POLL_SECONDS", 0.3)
 
         self.GOOGLE_SERVICE_ACCOUNT_FILE: str = _env("GOOGLE_SERVICE_ACCOUNT_FILE", "")
         self.IMPORT_BATCH_SIZE: int = _env_int("IMPORT_BATCH_SIZE", 1000)

@@ -1,5 +1,6 @@
 """The catalog blueprint: the album grid, album pages and their fragments."""
 
-from app.catalog.views import bp
+from app.catalog import fragments, views
+from app.catalog.blueprint import bp
 
-__all__ = ["bp"]
+__all__ = ["bp", "fragments", "views"]

@@ -1,14 +1,24 @@
-"""What a tile or album page shows for a cover, from the album's database row."""
+"""What a tile or album page shows for a cover: from the database row when a page is
+rendered, or from a cache lookup when the cover-art fragment is polled."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
+from flask import url_for
+
+from app.cache import Lookup
+from app.cache_keys import image_allowed
+from app.config import setting
 from app.models import Album, FetchStatus
 
 CoverState = Literal["ready", "pending", "unavailable", "no-spotify"]
 TILE_WIDTH = 300  # px: the Spotify image size a tile should download
+POLL_GROWTH = 1.5
+POLL_MAX_DELAY = 3.0
+POLL_GIVE_UP_AFTER = 30.0  # seconds of polling before showing "unavailable" + retry
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,14 +34,19 @@ class CoverView:
     src: str | None = None
     srcset: str = ""
     alt: str = ""
+    poll_url: str | None = None  # pending: the fragment to ask for next
+    poll_trigger: str = ""  # htmx trigger for that request
+    retry_url: str | None = None  # unavailable for now: a "try again" control
+    message: str = ""
 
 
 def images_of(raw: list[dict[str, Any]] | None, fallback_url: str | None) -> list[Image]:
-    """Images widest first; tolerates missing sizes, as every Spotify field is optional."""
+    """Images widest first, from allowed hosts; every Spotify field is optional."""
+    allowed: tuple[str, ...] = setting("SPOTIFY_IMAGE_HOSTS")
     images: list[Image] = []
     for item in raw or []:
         url = item.get("url")
-        if isinstance(url, str) and url:
+        if isinstance(url, str) and url and image_allowed(url, allowed):
             width, height = item.get("width"), item.get("height")
             images.append(
                 Image(
@@ -40,7 +55,7 @@ def images_of(raw: list[dict[str, Any]] | None, fallback_url: str | None) -> lis
                     height if isinstance(height, int) else None,
                 )
             )
-    if not images and fallback_url:
+    if not images and fallback_url and image_allowed(fallback_url, allowed):
         images.append(Image(fallback_url, None, None))
     return sorted(images, key=lambda i: i.width or 0, reverse=True)
 
@@ -51,14 +66,86 @@ def pick_src(images: list[Image], width: int = TILE_WIDTH) -> Image:
     return wide_enough[-1] if wide_enough else images[0]
 
 
-def cover_view(album: Album) -> CoverView:
-    alt = f"Cover of {album.title} by {album.artist.name}"
+def ready_view(raw: list[dict[str, Any]] | None, fallback: str | None, alt: str) -> CoverView:
+    images = images_of(raw, fallback)
+    if not images:
+        return CoverView("unavailable", alt=alt, message="Cover unavailable")
+    srcset = ", ".join(f"{i.url} {i.width}w" for i in images if i.width)
+    return CoverView("ready", pick_src(images).url, srcset, alt)
+
+
+def _fragment_url(album_id: int, attempt: int) -> str:
+    args: dict[str, Any] = {"album_id": album_id}
+    if attempt:
+        args["attempt"] = attempt
+    return url_for("catalog.cover_art", **args)
+
+
+def poll_delay(attempt: int, retry_after: float | None) -> float | None:
+    """Seconds before poll number `attempt + 1`, or None to stop polling."""
+    base = float(setting("COVER_POLL_SECONDS"))
+    delays = [min(base * POLL_GROWTH**n, POLL_MAX_DELAY) for n in range(attempt + 1)]
+    if sum(delays) > POLL_GIVE_UP_AFTER:
+        return None
+    return max(delays[-1], min(retry_after or 0, POLL_MAX_DELAY * 3))
+
+
+def alt_text(title: str, artist: str) -> str:
+    return f"Cover of {title} by {artist}"
+
+
+def cover_view(album: Album, trigger: str = "intersect once") -> CoverView:
+    """A tile's cover when the page is rendered: inline if cached, else a lazy skeleton."""
+    alt = alt_text(album.title, album.artist.name)
     if album.spotify_cover_url:
-        images = images_of(album.spotify_images, album.spotify_cover_url)
-        srcset = ", ".join(f"{i.url} {i.width}w" for i in images if i.width)
-        return CoverView("ready", pick_src(images).url, srcset, alt)
+        return ready_view(album.spotify_images, album.spotify_cover_url, alt)
     if not album.spotify_album_id:
-        return CoverView("no-spotify", alt=alt)
-    if album.spotify_fetch_status == FetchStatus.NOT_FOUND:
-        return CoverView("unavailable", alt=alt)
-    return CoverView("pending", alt=alt)
+        return CoverView("no-spotify", alt=alt, message="No Spotify link")
+    status = album.spotify_fetch_status
+    retry_at = album.spotify_next_retry_at
+    if retry_at is not None and retry_at.tzinfo is None:
+        retry_at = retry_at.replace(tzinfo=UTC)
+    waiting = retry_at is not None and retry_at > datetime.now(UTC)
+    if status == FetchStatus.NOT_FOUND or (
+        status == FetchStatus.OK and album.spotify_metadata_json
+    ):
+        return CoverView("unavailable", alt=alt, message="No cover on Spotify")
+    if status == FetchStatus.ERROR and waiting:
+        return CoverView(
+            "unavailable",
+            alt=alt,
+            message="Cover unavailable right now",
+            retry_url=_fragment_url(album.id, 0),
+        )
+    return CoverView("pending", alt=alt, poll_url=_fragment_url(album.id, 0), poll_trigger=trigger)
+
+
+def cover_from_lookup(result: Lookup, attempt: int, alt: str) -> CoverView:
+    """The cover-art fragment's view of a cache lookup (polling with backoff)."""
+    if result.status == "ready" and result.data:
+        return ready_view(result.data.get("images"), result.data.get("cover_url"), alt)
+    if result.status == "no_spotify":
+        return CoverView("no-spotify", alt=alt, message="No Spotify link")
+    if result.status == "unavailable":
+        if result.reason == "not_found":
+            return CoverView("unavailable", alt=alt, message="No cover on Spotify")
+        return CoverView(
+            "unavailable",
+            alt=alt,
+            message="Cover unavailable right now",
+            retry_url=_fragment_url(result.album_id, 0),
+        )
+    delay = poll_delay(attempt, result.retry_after)
+    if delay is None:
+        return CoverView(
+            "unavailable",
+            alt=alt,
+            message="Cover is taking long",
+            retry_url=_fragment_url(result.album_id, 0),
+        )
+    return CoverView(
+        "pending",
+        alt=alt,
+        poll_url=_fragment_url(result.album_id, attempt + 1),
+        poll_trigger=f"load delay:{round(delay * 1000)}ms",
+    )

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import abort, render_template, request
 from sqlalchemy.orm import joinedload, selectinload
 
+from app.catalog.blueprint import bp
 from app.catalog.covers import cover_view
+from app.catalog.metadata import metadata_from_row
 from app.catalog.queries import SORT_LABELS, CatalogFilters, catalog_select, genre_choices
 from app.config import setting
 from app.extensions import db
 from app.models import Album
-
-bp = Blueprint("catalog", __name__, template_folder="templates")
 
 
 def _page_number() -> int:
@@ -49,4 +49,9 @@ def album_detail(album_id: int) -> str:
     )
     if album is None:
         abort(404, description="There is no album with that number in the catalog.")
-    return render_template("catalog/album.html", album=album, cover=cover_view(album))
+    return render_template(
+        "catalog/album.html",
+        album=album,
+        cover=cover_view(album, trigger="load"),
+        meta=metadata_from_row(album),
+    )

@@ -21,7 +21,9 @@ def tile_ids(html: str) -> list[int]:
 
 
 def tile_titles(html: str) -> list[str]:
-    return re.findall(r'<h2 class="tile__title">(.*?)</h2>', html)
+    return re.findall(
+        r'<h2 class="tile__title"><a class="tile__link" href="[^"]*">(.*?)</a></h2>', html
+    )
 
 
 def bulk_albums(count: int, *, genre: str = "Rock") -> None:

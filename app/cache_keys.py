@@ -1,0 +1,51 @@
+"""Redis key names and cached-entry encoding, shared by the read and write paths."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal, cast
+from urllib.parse import urlsplit
+
+Kind = Literal["cover", "metadata"]
+KINDS: tuple[Kind, ...] = ("cover", "metadata")
+
+
+def entry_key(album_id: int, kind: Kind) -> str:
+    return f"album:{album_id}:{kind}"
+
+
+def lock_key(album_id: int) -> str:
+    return f"album:{album_id}:fetch-lock"
+
+
+def encode(entry: dict[str, Any]) -> str:
+    return json.dumps(entry, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v))
+
+
+def decode(raw: bytes | str | None) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return cast(dict[str, Any], value) if isinstance(value, dict) else None
+
+
+def image_allowed(url: str, allowed: tuple[str, ...]) -> bool:
+    """https from an allowed host; an entry with a scheme (http://127.0.0.1:8765) allows
+    exactly that origin, which is how the simulator's images are let in for demos."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        origin = f"{parts.scheme}://{parts.netloc}".lower()
+    except ValueError:
+        return False
+    for entry in allowed:
+        if "://" in entry:
+            if origin == entry.rstrip("/").lower():
+                return True
+        elif parts.scheme == "https" and host == entry:
+            return True
+    return False

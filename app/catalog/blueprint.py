@@ -1,0 +1,16 @@
+"""The catalog blueprint object, shared by its page and fragment modules."""
+
+from flask import Blueprint
+
+bp = Blueprint("catalog", __name__, template_folder="templates")
+
+
+@bp.app_template_filter("duration")
+def duration(ms: int | None) -> str:
+    """Milliseconds as m:ss (or h:mm:ss)."""
+    if not ms:
+        return ""
+    seconds = round(ms / 1000)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -1,0 +1,99 @@
+"""Cover-art and metadata fragments (HTML for htmx, JSON with ?format=json).
+
+They answer from the cache and never call Spotify; a Spotify problem shows up as
+`pending` or `unavailable`, never as a 4xx/5xx.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from flask import jsonify, render_template, request
+from werkzeug.wrappers import Response
+
+from app.cache import Lookup, lookup
+from app.cache_keys import Kind
+from app.catalog.blueprint import bp
+from app.catalog.covers import cover_from_lookup
+from app.catalog.metadata import metadata_from_lookup
+
+MAX_ATTEMPT = 100
+
+
+def _attempt() -> int:
+    try:
+        return min(MAX_ATTEMPT, max(0, int(request.args.get("attempt", "0"))))
+    except ValueError:
+        return 0
+
+
+def _wants_json() -> bool:
+    return request.args.get("format") == "json"
+
+
+def _json(result: Lookup, kind: Kind) -> Response:
+    body: dict[str, Any] = {"album_id": result.album_id, "status": result.status}
+    status = 200
+    headers: dict[str, str] = {}
+    data = result.data or {}
+    if result.status == "ready" and kind == "cover":
+        body |= {
+            "cover_url": data.get("cover_url"),
+            "images": data.get("images") or [],
+            "cached_at": data.get("cached_at"),
+        }
+    elif result.status == "ready":
+        body |= {"metadata": data.get("metadata") or {}, "cached_at": data.get("cached_at")}
+    elif result.status == "pending":
+        retry_after = max(1, math.ceil(result.retry_after or 1))
+        body["retry_after"] = retry_after
+        headers["Retry-After"] = str(retry_after)
+        status = 202
+    elif result.status == "unavailable":
+        body["reason"] = result.reason or "error"
+        if result.retry_after:
+            body["retry_after"] = math.ceil(result.retry_after)
+    response = jsonify(body)
+    response.status_code = status
+    response.headers.update(headers)
+    return response
+
+
+def _album_not_found() -> Response:
+    if _wants_json():
+        response = jsonify({"error": "album_not_found"})
+    else:
+        response = Response(
+            '<div class="cover cover--unavailable" data-cover-state="unavailable">'
+            '<span class="cover__note">No such album</span></div>',
+            mimetype="text/html",
+        )
+    response.status_code = 404
+    return response
+
+
+@bp.get("/album/<int:album_id>/cover-art/")
+def cover_art(album_id: int) -> Response:
+    result = lookup(album_id, "cover")
+    if result is None:
+        return _album_not_found()
+    if _wants_json():
+        return _json(result, "cover")
+    data = result.data or {}
+    view = cover_from_lookup(result, _attempt(), str(data.get("alt") or "Album cover"))
+    response = Response(render_template("catalog/cover_fragment.html", cover=view))
+    if view.state == "ready":
+        response.headers["HX-Trigger"] = "cover-art-loaded"
+    return response
+
+
+@bp.get("/album/<int:album_id>/metadata/")
+def metadata(album_id: int) -> Response:
+    result = lookup(album_id, "metadata")
+    if result is None:
+        return _album_not_found()
+    if _wants_json():
+        return _json(result, "metadata")
+    view = metadata_from_lookup(result, _attempt())
+    return Response(render_template("catalog/_metadata.html", meta=view))

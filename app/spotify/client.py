@@ -1,0 +1,221 @@
+"""Spotify Web API client on spotipy, with spotipy's own retries switched off.
+
+spotipy would sleep for Retry-After inside a call (up to hours) and hide the
+headers; here every call fails fast with a classified error and the caller (the
+worker, under the global limiter) decides when to try again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar, cast
+
+import redis
+import requests
+import spotipy  # pyright: ignore[reportMissingTypeStubs]
+from spotipy import cache_handler, oauth2  # pyright: ignore[reportMissingTypeStubs]
+
+from app.spotify.errors import (
+    AlbumNotFoundError,
+    AuthError,
+    BatchUnavailableError,
+    RateLimitedError,
+    SpotifyError,
+    TransientError,
+)
+from app.spotify.models import AlbumData, parse_album
+
+log = logging.getLogger(__name__)
+# spotipy is untyped; everything from it is treated as Any, behind this module's types.
+_SP: Any = spotipy
+_OAUTH: Any = oauth2
+_CACHE: Any = cache_handler
+SpotifyException: type[Exception] = _SP.SpotifyException
+SpotifyOauthError: type[Exception] = _OAUTH.SpotifyOauthError
+T = TypeVar("T")
+BatchMode = Literal["auto", "on", "off"]
+PAGE = 50
+MAX_BATCH = 20
+TOKEN_KEY = "spotify:token"
+BATCH_OFF_KEY = "spotify:batch-unavailable"
+# A Retry-After longer than this means the daily quota, whatever the body says.
+QUOTA_RETRY_AFTER = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class SpotifySettings:
+    client_id: str
+    client_secret: str
+    api_base: str = "https://api.spotify.com/v1/"
+    token_url: str = "https://accounts.spotify.com/api/token"
+    timeout: float = 10.0
+    batch: BatchMode = "auto"
+
+
+Guard = Callable[[], AbstractContextManager[object]]
+
+
+def _retry_after(headers: Any) -> float:
+    try:
+        return max(1.0, float(cast(dict[str, str], headers or {}).get("Retry-After", "") or 1))
+    except (TypeError, ValueError):
+        return 1.0
+
+
+def _ignore(_outcome: str) -> None:
+    return None
+
+
+def classify(exc: Exception) -> SpotifyError:
+    """The SpotifyError for whatever spotipy or requests raised."""
+    if isinstance(exc, SpotifyError):
+        return exc
+    if isinstance(exc, SpotifyException):
+        err: Any = exc
+        status = int(err.http_status or 0)
+        message = str(err.msg).strip().splitlines()[-1].strip()
+        if status in (400, 404):
+            return AlbumNotFoundError(f"Spotify answered {status}: {message}")
+        if status == 429:
+            retry_after = _retry_after(err.headers)
+            quota = err.reason == "QUOTA_EXCEEDED" or retry_after >= QUOTA_RETRY_AFTER
+            return RateLimitedError(retry_after, quota_exhausted=quota)
+        if status == 403:
+            return BatchUnavailableError(f"Spotify answered 403: {message}")
+        return TransientError(f"Spotify answered {status or 'an error'}: {message}")
+    if isinstance(exc, SpotifyOauthError):
+        code = str(cast(Any, exc).error)
+        if code in ("invalid_client", "unauthorized_client"):
+            return AuthError(f"Spotify refused the client credentials: {code}")
+        return TransientError(f"token request failed: {exc}")
+    if isinstance(exc, requests.Timeout):
+        return TransientError(f"Spotify timed out: {type(exc).__name__}")
+    if isinstance(exc, requests.RequestException):
+        return TransientError(f"cannot reach Spotify: {type(exc).__name__}")
+    return TransientError(f"unexpected answer from Spotify: {exc}")
+
+
+class SpotifyClient:
+    """Album lookups; `guard` wraps every HTTP call (the global limiter)."""
+
+    def __init__(
+        self,
+        settings: SpotifySettings,
+        *,
+        redis_client: redis.Redis | None = None,
+        guard: Guard | None = None,
+        on_call: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._redis = redis_client
+        self._guard: Guard = guard or nullcontext
+        self._on_call: Callable[[str], None] = on_call or _ignore
+        self._batch_off_locally = False
+        session = requests.Session()  # no Retry adapter: nothing retries behind our back
+        # The token lives in Redis (shared by all workers) or memory, never a .cache file.
+        cache: Any = (
+            _CACHE.RedisCacheHandler(redis_client, key=TOKEN_KEY)
+            if redis_client is not None
+            else _CACHE.MemoryCacheHandler()
+        )
+        credentials: Any = _OAUTH.SpotifyClientCredentials(
+            client_id=settings.client_id,
+            client_secret=settings.client_secret,
+            requests_session=session,
+            requests_timeout=settings.timeout,
+            cache_handler=cache,
+        )
+        credentials.OAUTH_TOKEN_URL = settings.token_url
+        self._sp: Any = _SP.Spotify(
+            auth_manager=credentials,
+            requests_session=session,
+            requests_timeout=settings.timeout,
+            retries=0,
+            status_retries=0,
+            status_forcelist=(),
+        )
+        self._sp.prefix = settings.api_base
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        with self._guard():
+            try:
+                result = fn()
+            except Exception as exc:
+                error = classify(exc)
+                self._on_call(type(error).__name__)
+                raise error from exc
+        if result is None:  # spotipy swallows undecodable bodies
+            self._on_call("TransientError")
+            raise TransientError("Spotify sent an answer that is not JSON")
+        self._on_call("ok")
+        return result
+
+    def _more_tracks(self, spotify_id: str, first_page: dict[str, Any]) -> list[Any]:
+        items: list[Any] = []
+        total = first_page.get("total")
+        offset = len(first_page.get("items") or [])
+        next_url = first_page.get("next")
+        while next_url and isinstance(total, int) and offset < total:
+            page: dict[str, Any] = self._call(
+                lambda o=offset: self._sp.album_tracks(spotify_id, limit=PAGE, offset=o)
+            )
+            batch = cast(list[Any], page.get("items") or [])
+            if not batch:
+                break
+            items.extend(batch)
+            offset += len(batch)
+            next_url = page.get("next")
+        return items
+
+    def album(self, spotify_id: str) -> AlbumData:
+        """`GET /albums/{id}` and, past 50 tracks, the following track pages."""
+        raw: dict[str, Any] = self._call(lambda: self._sp.album(spotify_id))
+        extra = self._more_tracks(spotify_id, raw.get("tracks") or {})
+        return parse_album(raw, spotify_id, extra)
+
+    # Batch lookups: only for extended-quota apps.
+    def batch_available(self) -> bool:
+        mode = self.settings.batch
+        if mode != "auto":
+            return mode == "on"
+        if self._batch_off_locally:
+            return False
+        if self._redis is not None:
+            try:
+                return not self._redis.exists(BATCH_OFF_KEY)
+            except redis.RedisError:
+                return False
+        return True
+
+    def _disable_batch(self) -> None:
+        self._batch_off_locally = True
+        if self._redis is not None:
+            try:
+                self._redis.set(BATCH_OFF_KEY, "403")
+            except redis.RedisError:
+                log.warning("cannot record in Redis that batch lookups are unavailable")
+
+    def albums(self, spotify_ids: Sequence[str]) -> dict[str, AlbumData | None]:
+        """Up to 20 albums in one call; None for an id Spotify does not know.
+
+        Raises BatchUnavailableError (and, in auto mode, stops trying batch for good)
+        when Spotify refuses the endpoint.
+        """
+        ids = list(dict.fromkeys(spotify_ids))[:MAX_BATCH]
+        try:
+            raw: dict[str, Any] = self._call(lambda: self._sp.albums(ids))
+        except BatchUnavailableError:
+            if self.settings.batch == "auto":
+                log.info("several-albums endpoint refused (403): using single lookups from now on")
+                self._disable_batch()
+            raise
+        result: dict[str, AlbumData | None] = dict.fromkeys(ids)
+        for spotify_id, item in zip(ids, raw.get("albums") or [], strict=False):
+            if isinstance(item, dict):
+                album = cast(dict[str, Any], item)
+                extra = self._more_tracks(spotify_id, album.get("tracks") or {})
+                result[spotify_id] = parse_album(album, spotify_id, extra)
+        return result

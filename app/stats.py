@@ -1,0 +1,40 @@
+"""Counters for cache hits by layer, Spotify calls by outcome and limiter waiting.
+
+Kept in one Redis hash so every web process and worker adds to the same totals.
+Counting is best effort: a Redis hiccup never fails a request.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import cast
+
+import redis
+
+from app.extensions import get_redis
+
+log = logging.getLogger(__name__)
+STATS_KEY = "stats:counters"
+
+
+def incr(field: str, amount: int = 1) -> None:
+    try:
+        get_redis().hincrby(STATS_KEY, field, amount)
+    except redis.RedisError:
+        log.debug("stats counter %s not recorded", field)
+
+
+def add_seconds(field: str, seconds: float) -> None:
+    try:
+        get_redis().hincrbyfloat(STATS_KEY, field, seconds)
+    except redis.RedisError:
+        log.debug("stats timer %s not recorded", field)
+
+
+def read_all() -> dict[str, float]:
+    raw = cast(dict[bytes, bytes], get_redis().hgetall(STATS_KEY))
+    return {key.decode(): float(value) for key, value in raw.items()}
+
+
+def reset() -> None:
+    get_redis().delete(STATS_KEY)

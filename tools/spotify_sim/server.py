@@ -1,0 +1,230 @@
+"""The simulator's HTTP endpoints, and a server that runs them on a background thread."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from tools.spotify_sim import albums
+from tools.spotify_sim.state import SimSettings, SimState
+
+MAX_BATCH = 20
+
+
+def _error(status: int, message: str, reason: str | None = None) -> Response:
+    body: dict[str, Any] = {"status": status, "message": message}
+    if reason:
+        body["reason"] = reason
+    response = jsonify({"error": body})
+    response.status_code = status
+    return response
+
+
+def _valid_id(album_id: str) -> bool:
+    return len(album_id) == 22 and album_id.isascii() and album_id.isalnum()
+
+
+def create_sim_app(state: SimState, catalog: dict[str, tuple[str, str, str]]) -> Flask:
+    app = Flask("spotify_sim")
+
+    def base_url() -> str:
+        return request.host_url
+
+    def album_json(album_id: str) -> dict[str, Any]:
+        return albums.album(
+            album_id,
+            base_url=base_url(),
+            image_base=base_url(),
+            extended=state.settings.mode == "extended",
+            catalog=catalog,
+        )
+
+    @app.before_request
+    def gatekeeper() -> Response | None:
+        g.started = time.monotonic()
+        path = request.path
+        if path.startswith(("/_sim/", "/image/")):
+            return None
+        if state.settings.latency_ms:
+            time.sleep(state.settings.latency_ms / 1000)
+        if path.startswith("/v1/"):
+            header = request.headers.get("Authorization", "")
+            if header.removeprefix("Bearer ") not in state.tokens:
+                return _error(401, "Invalid access token")
+            limited = state.rate_limit()
+            if limited is not None:
+                retry_after, quota = limited
+                response = _error(
+                    429,
+                    "API rate limit exceeded",
+                    "QUOTA_EXCEEDED" if quota else None,
+                )
+                response.headers["Retry-After"] = str(retry_after)
+                return response
+            if state.should_fail():
+                status = state.random.choice([500, 502, 503])
+                return _error(status, "Simulated server error")
+        return None
+
+    @app.after_request
+    def record(response: Response) -> Response:
+        if not request.path.startswith(("/_sim/", "/image/")):
+            state.record(request.method, request.full_path.rstrip("?"), response.status_code)
+        return response
+
+    @app.post("/api/token")
+    def token() -> Response:
+        client_id = request.form.get("client_id", "")
+        client_secret = request.form.get("client_secret", "")
+        auth = request.headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            decoded = base64.b64decode(auth[6:]).decode()
+            client_id, _, client_secret = decoded.partition(":")
+        if request.form.get("grant_type") != "client_credentials":
+            return _oauth_error("unsupported_grant_type")
+        settings = state.settings
+        if (client_id, client_secret) != (settings.client_id, settings.client_secret):
+            return _oauth_error("invalid_client")
+        access = secrets.token_urlsafe(24)
+        state.tokens.add(access)
+        return jsonify({"access_token": access, "token_type": "Bearer", "expires_in": 3600})
+
+    def _oauth_error(code: str) -> Response:
+        response = jsonify({"error": code, "error_description": code.replace("_", " ")})
+        response.status_code = 400
+        return response
+
+    @app.get("/v1/albums/<album_id>")
+    def one_album(album_id: str) -> Response:
+        if not _valid_id(album_id):
+            return _error(400, "invalid id")
+        if album_id in state.settings.missing_ids:
+            return _error(404, "Resource not found")
+        return jsonify(album_json(album_id))
+
+    @app.get("/v1/albums/<album_id>/tracks")
+    def album_tracks(album_id: str) -> Response:
+        if not _valid_id(album_id):
+            return _error(400, "invalid id")
+        if album_id in state.settings.missing_ids:
+            return _error(404, "Resource not found")
+        offset = request.args.get("offset", 0, type=int)
+        limit = request.args.get("limit", 20, type=int)
+        return jsonify(albums.tracks_page(album_id, offset, limit, base_url()))
+
+    @app.get("/v1/albums")
+    @app.get("/v1/albums/")
+    def several_albums() -> Response:
+        # Removed for development-mode apps in 2026.
+        if state.settings.mode != "extended":
+            return _error(403, "Forbidden")
+        ids = [i for i in request.args.get("ids", "").split(",") if i]
+        if not ids or len(ids) > MAX_BATCH:
+            return _error(400, f"ids must list 1 to {MAX_BATCH} album ids")
+        if not all(_valid_id(i) for i in ids):
+            return _error(400, "invalid id")
+        found = [None if i in state.settings.missing_ids else album_json(i) for i in ids]
+        return jsonify({"albums": found})
+
+    @app.get("/image/<album_id>/<int:size>")
+    def image(album_id: str, size: int) -> Response:
+        response = Response(albums.cover_svg(album_id, size), mimetype="image/svg+xml")
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return response
+
+    @app.get("/_sim/settings")
+    def get_settings() -> Response:
+        return jsonify(state.settings.public())
+
+    @app.post("/_sim/settings")
+    def set_settings() -> Response:
+        state.update(**(request.get_json(force=True) or {}))
+        return jsonify(state.settings.public())
+
+    @app.post("/_sim/throttle")
+    def throttle() -> Response:
+        state.throttle(float((request.get_json(force=True) or {}).get("seconds", 30)))
+        return jsonify({"ok": True})
+
+    @app.post("/_sim/quota")
+    def quota() -> Response:
+        state.quota_exhausted = bool((request.get_json(force=True) or {}).get("exhausted", True))
+        return jsonify({"ok": True})
+
+    @app.post("/_sim/reset")
+    def reset() -> Response:
+        state.reset()
+        return jsonify({"ok": True})
+
+    @app.get("/_sim/calls")
+    def calls() -> Response:
+        return jsonify(
+            [
+                {"at": c.at, "method": c.method, "path": c.path, "status": c.status}
+                for c in state.api_calls(request.args.get("prefix", "/"))
+            ]
+        )
+
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Calls are recorded in the state; no access log on stderr."""
+
+
+class SimServer:
+    """The simulator on a background thread: `with SimServer() as sim: sim.url`."""
+
+    def __init__(
+        self,
+        settings: SimSettings | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        catalog_csv: Path | None = None,
+    ) -> None:
+        self.state = SimState(settings)
+        catalog = albums.load_catalog(catalog_csv) if catalog_csv else {}
+        self.app = create_sim_app(self.state, catalog)
+        self._server: BaseWSGIServer = make_server(
+            host, port, self.app, threaded=True, request_handler=_QuietHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._server.host}:{self._server.server_port}/"
+
+    @property
+    def api_base(self) -> str:
+        return f"{self.url}v1/"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.url}api/token"
+
+    def album_calls(self) -> int:
+        """How many album API calls (single, tracks or batch) were made."""
+        return len(self.state.api_calls("/v1/albums"))
+
+    def start(self) -> SimServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> SimServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
