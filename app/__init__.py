@@ -9,12 +9,14 @@ from flask import Flask, redirect, render_template, url_for
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
+from app.cache_cli import register_cache_cli
 from app.catalog import bp as catalog_bp
 from app.celery_setup import celery_init_app
 from app.cli import register_cli
 from app.config import Config, config_from_env
 from app.extensions import db, migrate, redis_ext
 from app.health import bp as health_bp
+from app.metrics import bp as metrics_bp
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -30,6 +32,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_blueprints(app)
     register_error_handlers(app)
     register_cli(app)
+    register_cache_cli(app)
     celery_init_app(app)
     return app
 
@@ -43,6 +46,7 @@ def register_extensions(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     app.register_blueprint(catalog_bp, url_prefix="/catalog")
     app.register_blueprint(health_bp)
+    app.register_blueprint(metrics_bp)
 
     @app.get("/")
     def index() -> Response:  # pyright: ignore[reportUnusedFunction]

@@ -50,7 +50,7 @@ def _queue_fetches(album_ids: set[int]) -> int:
 
 
 @contextmanager
-def _progress(length: int, label: str) -> Generator[Callable[[int], None]]:
+def progress(length: int, label: str) -> Generator[Callable[[int], None]]:
     """A progress bar on a terminal; silent when output goes to a file or pipe."""
     if not sys.stderr.isatty():
         yield lambda _n: None
@@ -100,7 +100,7 @@ def import_albums(
         raise click.UsageError("--worksheet applies to --sheet only")
     try:
         table = _read_source(csv_path, sheet, worksheet)
-        with _progress(len(table.records), "Importing") as advance:
+        with progress(len(table.records), "Importing") as advance:
             result = run_import(
                 db.session(),
                 table,

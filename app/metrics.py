@@ -1,0 +1,77 @@
+"""`GET /metrics`: Prometheus text built from the shared counters and album counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flask import Blueprint, Response
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from app.cache_stats import CacheStats, collect
+
+bp = Blueprint("metrics", __name__)
+PREFIX = "album_catalog"
+
+
+class CacheCollector(Collector):
+    """Reads the counters at scrape time; nothing is kept in this process."""
+
+    def __init__(self, found: CacheStats) -> None:
+        self.found = found
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self.found.albums
+        albums = GaugeMetricFamily(
+            f"{PREFIX}_albums", "Albums by Spotify cache state", labels=["state"]
+        )
+        for state, value in (
+            ("cover_cached", counts.cover_cached),
+            ("metadata_cached", counts.metadata_cached),
+            ("not_fetched", counts.not_fetched),
+            ("not_found", counts.not_found),
+            ("failing", counts.failing),
+            ("no_spotify", counts.no_spotify),
+        ):
+            albums.add_metric([state], value)
+        yield albums
+
+        lookups = CounterMetricFamily(
+            f"{PREFIX}_cache_lookups", "Cover/metadata lookups by layer", labels=["layer", "kind"]
+        )
+        calls = CounterMetricFamily(
+            f"{PREFIX}_spotify_calls", "Spotify HTTP calls by outcome", labels=["outcome"]
+        )
+        for key, value in sorted(self.found.counters.items()):
+            parts = key.split(":")
+            if parts[0] in ("hit", "miss") and len(parts) >= 2:
+                layer = parts[1] if parts[0] == "hit" else "miss"
+                lookups.add_metric([layer, parts[-1]], value)
+            elif parts[0] == "spotify" and parts[1] != "429":
+                calls.add_metric([parts[1]], value)
+        yield lookups
+        yield calls
+        yield CounterMetricFamily(
+            f"{PREFIX}_spotify_rate_limited",
+            "429 answers from Spotify",
+            value=self.found.counters.get("spotify:429", 0),
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_limiter_wait_seconds",
+            "Time workers spent waiting for the global limiter",
+            value=self.found.counters.get("limiter:wait_seconds", 0.0),
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_redis_up",
+            "1 when the counters could be read",
+            value=int(self.found.redis_ok),
+        )
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(CacheCollector(collect()))
+    return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")
