@@ -15,7 +15,16 @@ import redis
 
 from tools.pgdb import PG_ADMIN_URL, create_database, drop_database
 
-REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_TEST_SERVER = os.environ.get("TEST_REDIS_SERVER", "redis://127.0.0.1:6379")
+
+
+def _redis_db() -> int:
+    """Database 15 for a plain run; 14, 13, ... for each pytest-xdist worker."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return 14 - int(worker.removeprefix("gw")) if worker.startswith("gw") else 15
+
+
+REDIS_TEST_URL = f"{REDIS_TEST_SERVER}/{_redis_db()}"
 
 
 def require_services() -> bool:

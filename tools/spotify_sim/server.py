@@ -101,7 +101,7 @@ def create_sim_app(state: SimState, catalog: dict[str, tuple[str, str, str]]) ->
         response.status_code = 400
         return response
 
-    @app.get("/v1/albums/<album_id>")
+    @app.get("/v1/albums/<album_id>", strict_slashes=False)
     def one_album(album_id: str) -> Response:
         if not _valid_id(album_id):
             return _error(400, "invalid id")
@@ -109,7 +109,7 @@ def create_sim_app(state: SimState, catalog: dict[str, tuple[str, str, str]]) ->
             return _error(404, "Resource not found")
         return jsonify(album_json(album_id))
 
-    @app.get("/v1/albums/<album_id>/tracks")
+    @app.get("/v1/albums/<album_id>/tracks", strict_slashes=False)
     def album_tracks(album_id: str) -> Response:
         if not _valid_id(album_id):
             return _error(400, "invalid id")
@@ -119,8 +119,7 @@ def create_sim_app(state: SimState, catalog: dict[str, tuple[str, str, str]]) ->
         limit = request.args.get("limit", 20, type=int)
         return jsonify(albums.tracks_page(album_id, offset, limit, base_url()))
 
-    @app.get("/v1/albums")
-    @app.get("/v1/albums/")
+    @app.get("/v1/albums", strict_slashes=False)
     def several_albums() -> Response:
         # Removed for development-mode apps in 2026.
         if state.settings.mode != "extended":
