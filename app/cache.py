@@ -22,7 +22,7 @@ from app import stats
 from app.cache_keys import KINDS, Kind, decode, encode, entry_key, image_allowed, lock_key
 from app.celery_setup import FETCH_ALBUM_TASK
 from app.config import setting
-from app.extensions import db, get_redis
+from app.extensions import available_redis, db, mark_redis_down
 from app.models import Album, FetchStatus
 from app.spotify.limiter import COOLDOWN_KEY
 
@@ -44,10 +44,7 @@ class Lookup:
 
 
 def _redis() -> redis.Redis | None:
-    try:
-        return get_redis()
-    except KeyError:
-        return None
+    return available_redis()
 
 
 def _as_datetime(value: Any) -> datetime | None:
@@ -156,6 +153,7 @@ def write_entries(album_id: int, entries: dict[Kind, tuple[dict[str, Any], int]]
             pipe.set(entry_key(album_id, kind), encode(entry), ex=ttl)
         pipe.execute()
     except redis.RedisError:
+        mark_redis_down()
         log.warning("could not write album %s to Redis; the database has it", album_id)
 
 
@@ -169,6 +167,7 @@ def forget(album_ids: list[int]) -> None:
         for start in range(0, len(keys), 1000):
             client.delete(*keys[start : start + 1000])
     except redis.RedisError:
+        mark_redis_down()
         log.warning("could not drop %d stale Redis entries", len(keys))
 
 
@@ -181,6 +180,7 @@ def enqueue_fetch(album_id: int, *, refresh: bool = False) -> bool:
         if not client.set(lock_key(album_id), "queued", nx=True, ex=setting("FETCH_LOCK_SECONDS")):
             return False
     except redis.RedisError:
+        mark_redis_down()
         return False  # no Redis means no broker either; the next poll tries again
     celery: Celery[Any] = current_app.extensions["celery"]
     try:
@@ -202,6 +202,7 @@ def _cooldown_remaining(client: redis.Redis | None) -> float:
     try:
         ms = int(client.pttl(COOLDOWN_KEY))  # pyright: ignore[reportArgumentType]
     except redis.RedisError:
+        mark_redis_down()
         return 0.0
     return max(0, ms) / 1000
 
@@ -213,7 +214,8 @@ def lookup(album_id: int, kind: Kind) -> Lookup | None:
         try:
             entry = decode(client.get(entry_key(album_id, kind)))  # pyright: ignore[reportArgumentType]
         except redis.RedisError:
-            entry, client = None, None  # Redis is down: answer from the database
+            mark_redis_down()  # Redis is down: answer from the database
+            entry, client = None, None
         found = _from_entry(album_id, kind, entry) if entry else None
         if found is not None:
             stats.incr(f"hit:redis:{kind}")

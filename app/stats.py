@@ -11,23 +11,31 @@ from typing import cast
 
 import redis
 
-from app.extensions import get_redis
+from app.extensions import available_redis, get_redis, mark_redis_down
 
 log = logging.getLogger(__name__)
 STATS_KEY = "stats:counters"
 
 
 def incr(field: str, amount: int = 1) -> None:
+    client = available_redis()
+    if client is None:
+        return
     try:
-        get_redis().hincrby(STATS_KEY, field, amount)
+        client.hincrby(STATS_KEY, field, amount)
     except redis.RedisError:
+        mark_redis_down()
         log.debug("stats counter %s not recorded", field)
 
 
 def add_seconds(field: str, seconds: float) -> None:
+    client = available_redis()
+    if client is None:
+        return
     try:
-        get_redis().hincrbyfloat(STATS_KEY, field, seconds)
+        client.hincrbyfloat(STATS_KEY, field, seconds)
     except redis.RedisError:
+        mark_redis_down()
         log.debug("stats timer %s not recorded", field)
 
 

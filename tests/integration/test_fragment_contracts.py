@@ -1,0 +1,215 @@
+"""Contract of the cover-art and metadata routes, every status, HTML and JSON.
+
+No worker and no Spotify here: the routes must answer from Redis or the database,
+or queue a fetch, and never call Spotify themselves.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import delete
+
+from app.cache_keys import entry_key, lock_key
+from app.extensions import db, get_redis, make_redis_client, set_redis
+from app.models import Album, FetchStatus
+from tests.helpers import add_album
+
+ID = "4LH4d3cOWNNsVw41Gqt2kv"
+KINDS = ["cover-art", "metadata"]
+
+
+def url(album_id: int, kind: str, fmt: str = "json") -> str:
+    suffix = "?format=json" if fmt == "json" else ""
+    return f"/catalog/album/{album_id}/{kind}/{suffix}"
+
+
+def cached_album() -> Album:
+    album = add_album(
+        "Dark Side", "Pink Floyd", spotify_id=ID, cover_url="https://i.scdn.co/image/300"
+    )
+    album.spotify_metadata_json = {
+        "name": "Dark Side",
+        "release_date": "1973-03-01",
+        "total_tracks": 2,
+        "tracks": [
+            {"number": 1, "name": "Speak to Me", "duration_ms": 67_000},
+            {"number": 2, "name": "Breathe", "duration_ms": 169_000},
+        ],
+        "genres": [],
+        "spotify_url": f"https://open.spotify.com/album/{ID}",
+    }
+    album.spotify_metadata_cached_at = datetime.now(UTC)
+    album.spotify_fetch_status = FetchStatus.OK.value
+    db.session.commit()
+    return album
+
+
+def test_ready_cover_json(client: FlaskClient) -> None:
+    album = cached_album()
+    response = client.get(url(album.id, "cover-art"))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ready"
+    assert body["album_id"] == album.id
+    assert body["cover_url"] == "https://i.scdn.co/image/300"
+    assert [i["width"] for i in body["images"]] == [640, 300, 64]
+    assert body["cached_at"]
+
+
+def test_ready_metadata_json(client: FlaskClient) -> None:
+    album = cached_album()
+    body = client.get(url(album.id, "metadata")).get_json()
+    assert body["status"] == "ready"
+    assert [t["name"] for t in body["metadata"]["tracks"]] == ["Speak to Me", "Breathe"]
+    assert body["metadata"]["spotify_url"] == f"https://open.spotify.com/album/{ID}"
+
+
+def test_ready_html_fragments(client: FlaskClient) -> None:
+    album = cached_album()
+    cover = client.get(url(album.id, "cover-art", "html"))
+    html = cover.get_data(as_text=True)
+    assert cover.headers["HX-Trigger"] == "cover-art-loaded"
+    assert html.lstrip().startswith('<div class="cover cover--ready" data-cover-state="ready"')
+    assert 'src="https://i.scdn.co/image/300"' in html
+    assert 'alt="Cover of Dark Side by Pink Floyd"' in html
+    meta = client.get(url(album.id, "metadata", "html")).get_data(as_text=True)
+    assert 'data-metadata-state="ready"' in meta
+    assert "Breathe" in meta
+    assert "2:49" in meta  # 169 s
+
+
+def test_second_lookup_comes_from_redis(app: Flask, client: FlaskClient) -> None:
+    album_id = cached_album().id
+    client.get(url(album_id, "cover-art"))  # database hit, backfills Redis
+    assert get_redis().exists(entry_key(album_id, "cover"))
+    # Gone from the database, still answered: the second lookup never reached it.
+    db.session.execute(delete(Album).where(Album.id == album_id))
+    db.session.commit()
+    assert client.get(url(album_id, "cover-art")).get_json()["status"] == "ready"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_cold_album_is_pending_with_retry_after_and_queues_one_fetch(
+    client: FlaskClient, kind: str
+) -> None:
+    album = add_album("Kid A", "Radiohead", spotify_id=ID)
+    responses = [client.get(url(album.id, kind)) for _ in range(5)]
+    for response in responses:
+        assert response.status_code == 202
+        assert response.get_json() == {"album_id": album.id, "status": "pending", "retry_after": 1}
+        assert response.headers["Retry-After"] == "1"
+    # single flight: five requests, one lock, one queued task
+    assert get_redis().get(lock_key(album.id)) == b"queued"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_pending_html_polls_with_growing_delay_then_gives_up(
+    client: FlaskClient, kind: str
+) -> None:
+    album = add_album("Kid A", "Radiohead", spotify_id=ID)
+    first = client.get(url(album.id, kind, "html")).get_data(as_text=True)
+    state = "data-cover-state" if kind == "cover-art" else "data-metadata-state"
+    assert f'{state}="pending"' in first
+    assert f'hx-get="/catalog/album/{album.id}/{kind}/?attempt=1"' in first
+    assert 'hx-trigger="load delay:300ms"' in first
+    later = client.get(url(album.id, kind, "html") + "?attempt=3").get_data(as_text=True)
+    assert 'hx-trigger="load delay:1012ms"' in later
+    gave_up = client.get(url(album.id, kind, "html") + "?attempt=30").get_data(as_text=True)
+    assert f'{state}="unavailable"' in gave_up
+    assert "Try again" in gave_up
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_not_found_is_unavailable_and_not_retried(client: FlaskClient, kind: str) -> None:
+    album = add_album("Ghost", "Nobody", spotify_id=ID)
+    album.spotify_fetch_status = FetchStatus.NOT_FOUND.value
+    album.spotify_next_retry_at = datetime.now(UTC) + timedelta(days=7)
+    db.session.commit()
+    body = client.get(url(album.id, kind)).get_json()
+    assert body == {"album_id": album.id, "status": "unavailable", "reason": "not_found"}
+    assert not get_redis().exists(lock_key(album.id))  # nothing queued
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_temporary_failure_is_unavailable_until_its_retry_time(
+    client: FlaskClient, kind: str
+) -> None:
+    album = add_album("Flaky", "Somebody", spotify_id=ID)
+    album.spotify_fetch_status = FetchStatus.ERROR.value
+    album.spotify_next_retry_at = datetime.now(UTC) + timedelta(seconds=120)
+    db.session.commit()
+    response = client.get(url(album.id, kind))
+    body = response.get_json()
+    assert response.status_code == 200
+    assert (body["status"], body["reason"]) == ("unavailable", "error")
+    assert 100 < body["retry_after"] <= 121
+    html = client.get(url(album.id, kind, "html")).get_data(as_text=True)
+    assert "Try again" in html
+
+    album.spotify_next_retry_at = datetime.now(UTC) - timedelta(seconds=1)
+    db.session.commit()
+    get_redis().flushall()
+    assert client.get(url(album.id, kind)).status_code == 202  # its time has come
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_spotify_link(client: FlaskClient, kind: str) -> None:
+    album = add_album("Demo Tape", "Garage Band")
+    assert client.get(url(album.id, kind)).get_json() == {
+        "album_id": album.id,
+        "status": "no_spotify",
+    }
+    html = client.get(url(album.id, kind, "html")).get_data(as_text=True)
+    assert "no-spotify" in html
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_unknown_album_is_404(client: FlaskClient, kind: str) -> None:
+    response = client.get(url(424242, kind))
+    assert response.status_code == 404
+    assert response.get_json() == {"error": "album_not_found"}
+    assert client.get(url(424242, kind, "html")).status_code == 404
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_redis_down_answers_from_the_database_never_500(
+    app: Flask, client: FlaskClient, kind: str
+) -> None:
+    cached = cached_album()
+    cold = add_album("Kid A", "Radiohead", spotify_id="6GjwtEZcfenmOf6l18N7T7")
+    set_redis(app, make_redis_client("redis://127.0.0.1:1/0"))  # nothing listens there
+    assert client.get(url(cached.id, kind)).get_json()["status"] == "ready"
+    assert client.get(url(cold.id, kind)).status_code == 202
+    assert client.get(url(cold.id, kind, "html")).status_code == 200
+    assert client.get("/catalog/").status_code == 200
+    assert client.get(f"/catalog/album/{cold.id}/").status_code == 200
+
+
+def test_stale_cover_is_served_and_refreshed_in_the_background(client: FlaskClient) -> None:
+    album = cached_album()
+    album.spotify_cover_cached_at = datetime.now(UTC) - timedelta(days=90)
+    db.session.commit()
+    body = client.get(url(album.id, "cover-art")).get_json()
+    assert body["status"] == "ready"
+    assert get_redis().get(lock_key(album.id)) == b"queued"
+
+
+def test_cover_from_a_host_not_allowed_is_not_shown(client: FlaskClient) -> None:
+    album = add_album("Odd", "Host", spotify_id=ID, cover_url="https://evil.example/cover.jpg")
+    html = client.get(url(album.id, "cover-art", "html")).get_data(as_text=True)
+    assert "evil.example" not in html
+    page = client.get("/catalog/").get_data(as_text=True)
+    assert "evil.example" not in page
+
+
+def test_catalog_tiles_lazy_load_uncached_covers(client: FlaskClient) -> None:
+    cold = add_album("Kid A", "Radiohead", spotify_id=ID)
+    html = client.get("/catalog/").get_data(as_text=True)
+    tile = html.split(f'data-album-id="{cold.id}"')[1].split("</article>")[0]
+    assert f'hx-get="/catalog/album/{cold.id}/cover-art/"' in tile
+    assert 'hx-trigger="intersect once"' in tile
+    assert 'hx-swap="outerHTML"' in tile
