@@ -27,7 +27,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/pyright
 
 test: lint
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.import_bench

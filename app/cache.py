@@ -221,7 +221,10 @@ def lookup(album_id: int, kind: Kind) -> Lookup | None:
             stats.incr(f"hit:redis:{kind}")
             return found
 
-    album = db.session.execute(select(Album).where(Album.id == album_id)).scalar_one_or_none()
+    # populate_existing: always the row as it is now, never a stale copy in the session.
+    album = db.session.execute(
+        select(Album).where(Album.id == album_id).execution_options(populate_existing=True)
+    ).scalar_one_or_none()
     if album is None:
         return None
     url = _spotify_url(album.spotify_album_id)

@@ -118,7 +118,7 @@ def _defer_or_requeue(album_id: int, spotify_id: str, wait: float, reason: str) 
 
 def fetch_album(album_id: int, *, refresh: bool = False, max_wait: float = 2.0) -> Outcome:
     """Fetch and store one album; idempotent (a fresh cache means no call)."""
-    album = db.session.get(Album, album_id)
+    album = db.session.get(Album, album_id, populate_existing=True)
     if album is None or not album.spotify_album_id:
         release_lock(album_id)
         return Outcome.SKIPPED

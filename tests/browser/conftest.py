@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Dialog, Page, sync_playwright
-from werkzeug.serving import make_server
 
+from tests.live import serve
 from tests.services import unavailable
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -41,12 +40,8 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=5)
+    with serve(app) as url:
+        yield url
 
 
 @pytest.fixture
