@@ -11,11 +11,15 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+
+from tools.spotify_sim import SimServer
+from tools.spotify_sim.albums import track_count
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,3 +114,25 @@ def wait_for(
 
 def celery_of(app: Flask) -> Any:
     return app.extensions["celery"]
+
+
+@dataclass
+class Pipeline:
+    app: Flask
+    sim: SimServer
+    worker: Worker
+    env: dict[str, str]
+    log_dir: Path
+
+
+def short_id() -> str:
+    """A fresh album id whose tracks fit one page (so one album = one call)."""
+    while True:
+        candidate = uuid.uuid4().hex[:22]
+        if track_count(candidate) <= 50:
+            return candidate
+
+
+def get_json(client: FlaskClient, album_id: int, kind: str = "cover-art") -> tuple[int, Any]:
+    response = client.get(f"/catalog/album/{album_id}/{kind}/?format=json")
+    return response.status_code, response.get_json()

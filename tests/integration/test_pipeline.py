@@ -3,94 +3,21 @@ worker processes and the Spotify simulator (a real HTTP server)."""
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import requests
-from flask import Flask
 from flask.testing import FlaskClient
-from flask_migrate import upgrade
-from sqlalchemy import delete
 
-from app import create_app
-from app.config import TestConfig
-from app.extensions import db, get_redis
-from app.models import Album, Artist, Genre, album_genres
+from app.extensions import get_redis
 from app.spotify.limiter import DEFAULT_PREFIX
 from tests.helpers import add_album
 from tests.live import serve
-from tests.pipeline import Worker, celery_of, pipeline_env, wait_for
-from tests.services import drop_postgres_database, postgres_database, redis_url
-from tools.spotify_sim import SimServer, SimSettings
+from tests.pipeline import Pipeline, Worker, celery_of, short_id, wait_for
 from tools.spotify_sim.albums import track_count
 
 pytestmark = [pytest.mark.celery, pytest.mark.xdist_group("pipeline")]
-
-
-@dataclass
-class Pipeline:
-    app: Flask
-    sim: SimServer
-    worker: Worker
-    env: dict[str, str]
-    log_dir: Path
-
-
-def short_id() -> str:
-    """A fresh album id whose tracks fit one page (so one album = one call)."""
-    while True:
-        candidate = uuid.uuid4().hex[:22]
-        if track_count(candidate) <= 50:
-            return candidate
-
-
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
-    suffix = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    db_name = f"album_catalog_pipeline_{suffix}"
-    database_url = postgres_database(db_name)
-    queue_url = redis_url()
-    with SimServer(SimSettings()) as sim:
-        env = pipeline_env(database_url, queue_url, sim.url)
-        with pytest.MonkeyPatch.context() as patch:
-            for name, value in env.items():
-                patch.setenv(name, value)
-            app = create_app(TestConfig(database_url, redis_url=queue_url))
-        with app.app_context():
-            upgrade()
-            db.engine.dispose()
-        log_dir = tmp_path_factory.mktemp("workers")
-        running = Pipeline(app, sim, Worker(env, log_dir).start(celery_of(app)), env, log_dir)
-        try:
-            yield running
-        finally:
-            running.worker.stop()  # tests may have replaced the worker
-    drop_postgres_database(db_name)
-
-
-@pytest.fixture
-def pipe(pipeline: Pipeline) -> Iterator[Pipeline]:
-    """A clean slate for each test: empty tables, empty Redis (and queue), fresh simulator."""
-    pipeline.sim.state.settings = SimSettings()
-    pipeline.sim.state.reset()
-    with pipeline.app.app_context():
-        for table in (album_genres, Album.__table__, Artist.__table__, Genre.__table__):
-            db.session.execute(delete(table))  # type: ignore[arg-type]
-        db.session.commit()
-        get_redis().flushdb()
-        yield pipeline
-        db.session.remove()
-
-
-@pytest.fixture
-def client(pipe: Pipeline) -> FlaskClient:
-    return pipe.app.test_client()
 
 
 def album_calls(pipe: Pipeline, spotify_id: str | None = None) -> int:
@@ -99,19 +26,19 @@ def album_calls(pipe: Pipeline, spotify_id: str | None = None) -> int:
 
 
 def test_cold_cover_goes_pending_then_ready_and_one_call_fills_both(
-    pipe: Pipeline, client: FlaskClient
+    pipe: Pipeline, pipe_client: FlaskClient
 ) -> None:
     spotify_id = short_id()
     album = add_album("Kid A", "Radiohead", spotify_id=spotify_id)
 
-    first = client.get(f"/catalog/album/{album.id}/cover-art/?format=json")
+    first = pipe_client.get(f"/catalog/album/{album.id}/cover-art/?format=json")
     assert first.status_code == 202
-    body = wait_for(client, album.id)
+    body = wait_for(pipe_client, album.id)
 
     assert body["status"] == "ready"
     assert body["cover_url"] == f"{pipe.sim.url}image/{spotify_id}/640"
     assert [i["width"] for i in body["images"]] == [640, 300, 64]
-    metadata = client.get(f"/catalog/album/{album.id}/metadata/?format=json").get_json()
+    metadata = pipe_client.get(f"/catalog/album/{album.id}/metadata/?format=json").get_json()
     assert metadata["status"] == "ready"
     assert len(metadata["metadata"]["tracks"]) == track_count(spotify_id)
     assert "label" not in metadata["metadata"]  # development mode: no label
@@ -131,35 +58,43 @@ def test_fifty_concurrent_viewers_cause_one_spotify_call(pipe: Pipeline) -> None
 
 
 def test_second_pass_makes_no_calls_even_after_redis_loses_the_cache(
-    pipe: Pipeline, client: FlaskClient
+    pipe: Pipeline, pipe_client: FlaskClient
 ) -> None:
     albums = [add_album(f"Album {i}", "Band", spotify_id=short_id()) for i in range(8)]
     for album in albums:
-        client.get(f"/catalog/album/{album.id}/cover-art/?format=json")
+        pipe_client.get(f"/catalog/album/{album.id}/cover-art/?format=json")
     for album in albums:
-        assert wait_for(client, album.id)["status"] == "ready"
+        assert wait_for(pipe_client, album.id)["status"] == "ready"
     calls_after_first_pass = album_calls(pipe)
     assert calls_after_first_pass == 8
 
     for album in albums:
-        assert client.get(f"/catalog/album/{album.id}/cover-art/?format=json").status_code == 200
-        assert client.get(f"/catalog/album/{album.id}/metadata/?format=json").status_code == 200
+        assert (
+            pipe_client.get(f"/catalog/album/{album.id}/cover-art/?format=json").status_code == 200
+        )
+        assert (
+            pipe_client.get(f"/catalog/album/{album.id}/metadata/?format=json").status_code == 200
+        )
     for key in get_redis().scan_iter("album:*"):
         get_redis().delete(key)
     for album in albums:  # answered from the database, which backfills Redis
-        assert client.get(f"/catalog/album/{album.id}/cover-art/?format=json").status_code == 200
-    html = client.get("/catalog/").get_data(as_text=True)
+        assert (
+            pipe_client.get(f"/catalog/album/{album.id}/cover-art/?format=json").status_code == 200
+        )
+    html = pipe_client.get("/catalog/").get_data(as_text=True)
     assert html.count('data-cover-state="ready"') == 8  # inline, no polling at all
     assert album_calls(pipe) == calls_after_first_pass
 
 
-def test_a_429_pauses_every_worker_until_retry_after(pipe: Pipeline, client: FlaskClient) -> None:
+def test_a_429_pauses_every_worker_until_retry_after(
+    pipe: Pipeline, pipe_client: FlaskClient
+) -> None:
     pipe.sim.state.throttle(3)  # Spotify answers 429 with Retry-After: 3 for 3 s
     albums = [add_album(f"Album {i}", "Band", spotify_id=short_id()) for i in range(6)]
     for album in albums:
-        client.get(f"/catalog/album/{album.id}/cover-art/?format=json")
+        pipe_client.get(f"/catalog/album/{album.id}/cover-art/?format=json")
     for album in albums:
-        assert wait_for(client, album.id, timeout=40)["status"] == "ready"
+        assert wait_for(pipe_client, album.id, timeout=40)["status"] == "ready"
 
     calls = pipe.sim.state.api_calls("/v1/albums")
     limited = [c for c in calls if c.status == 429]
@@ -173,27 +108,27 @@ def test_a_429_pauses_every_worker_until_retry_after(pipe: Pipeline, client: Fla
 
 
 def test_thirty_percent_errors_still_end_with_every_cover_ready(
-    pipe: Pipeline, client: FlaskClient
+    pipe: Pipeline, pipe_client: FlaskClient
 ) -> None:
     pipe.sim.state.update(error_ratio=0.3, seed=42)
     albums = [add_album(f"Album {i}", "Band", spotify_id=short_id()) for i in range(20)]
     for album in albums:
-        client.get(f"/catalog/album/{album.id}/cover-art/?format=json")
-    results = [wait_for(client, album.id, timeout=60) for album in albums]
+        pipe_client.get(f"/catalog/album/{album.id}/cover-art/?format=json")
+    results = [wait_for(pipe_client, album.id, timeout=60) for album in albums]
     # A temporary failure shows "unavailable" until its retry time; views then retry.
     deadline = time.monotonic() + 60
     while any(r["status"] != "ready" for r in results) and time.monotonic() < deadline:
         time.sleep(0.5)
-        results = [wait_for(client, album.id, timeout=60) for album in albums]
+        results = [wait_for(pipe_client, album.id, timeout=60) for album in albums]
     assert [r["status"] for r in results] == ["ready"] * 20
     errors = [c for c in pipe.sim.state.api_calls("/v1/albums") if c.status >= 500]
     assert errors, "the simulator should have failed some calls"
 
 
-def test_a_killed_worker_loses_no_album(pipe: Pipeline, client: FlaskClient) -> None:
+def test_a_killed_worker_loses_no_album(pipe: Pipeline, pipe_client: FlaskClient) -> None:
     pipe.sim.state.update(latency_ms=3000)
     album = add_album("Slow", "Band", spotify_id=short_id())
-    client.get(f"/catalog/album/{album.id}/cover-art/?format=json")
+    pipe_client.get(f"/catalog/album/{album.id}/cover-art/?format=json")
     in_flight = f"{DEFAULT_PREFIX}:in-flight"
     deadline = time.monotonic() + 15
     while not get_redis().zcard(in_flight) and time.monotonic() < deadline:
@@ -204,24 +139,24 @@ def test_a_killed_worker_loses_no_album(pipe: Pipeline, client: FlaskClient) -> 
     pipe.sim.state.update(latency_ms=0)
     pipe.worker = Worker(pipe.env, pipe.log_dir).start(celery_of(pipe.app))
 
-    assert wait_for(client, album.id, timeout=45)["status"] == "ready"
+    assert wait_for(pipe_client, album.id, timeout=45)["status"] == "ready"
 
 
 def test_spotify_404_is_unavailable_and_not_retried_on_every_view(
-    pipe: Pipeline, client: FlaskClient
+    pipe: Pipeline, pipe_client: FlaskClient
 ) -> None:
     spotify_id = short_id()
     pipe.sim.state.update(missing_ids={spotify_id})
     album = add_album("Ghost", "Nobody", spotify_id=spotify_id)
-    client.get(f"/catalog/album/{album.id}/cover-art/?format=json")
-    body = wait_for(client, album.id)
+    pipe_client.get(f"/catalog/album/{album.id}/cover-art/?format=json")
+    body = wait_for(pipe_client, album.id)
     assert body == {"album_id": album.id, "status": "unavailable", "reason": "not_found"}
     for _ in range(5):
-        client.get(f"/catalog/album/{album.id}/cover-art/?format=json")
-        client.get(f"/catalog/album/{album.id}/metadata/?format=json")
+        pipe_client.get(f"/catalog/album/{album.id}/cover-art/?format=json")
+        pipe_client.get(f"/catalog/album/{album.id}/metadata/?format=json")
     get_redis().delete(f"album:{album.id}:cover")  # even from the database
-    assert wait_for(client, album.id)["reason"] == "not_found"
+    assert wait_for(pipe_client, album.id)["reason"] == "not_found"
     time.sleep(0.5)
     assert album_calls(pipe, spotify_id) == 1
-    html = client.get(f"/catalog/album/{album.id}/").get_data(as_text=True)
+    html = pipe_client.get(f"/catalog/album/{album.id}/").get_data(as_text=True)
     assert "Spotify does not know this album." in html

@@ -55,22 +55,34 @@ def test_bucket_bounds_calls_in_every_window(client: redis.Redis) -> None:
     assert len(granted) >= BURST + RATE * 1.5 - 3
 
 
-def _worker(url: str, seconds: float, queue: multiprocessing.Queue[list[float]]) -> None:
+def _worker(
+    url: str, start_at: float, seconds: float, queue: multiprocessing.Queue[list[float]]
+) -> None:
     limiter = Limiter(redis.Redis.from_url(url), rate_per_sec=RATE, burst=BURST, max_in_flight=0)
+    time.sleep(max(0.0, start_at - time.time()))  # all processes compete at once
     queue.put(hammer(limiter, seconds))
 
 
 def test_several_processes_share_one_budget() -> None:
     url = redis_url()
-    queue: multiprocessing.Queue[list[float]] = multiprocessing.Queue()
-    procs = [multiprocessing.Process(target=_worker, args=(url, 1.5, queue)) for _ in range(3)]
+    # spawn, not fork: this test process may run threads (simulator, servers) that a
+    # forked child would inherit mid-lock.
+    context = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue[list[float]] = context.Queue()
+    start_at = time.time() + 3
+    procs = [context.Process(target=_worker, args=(url, start_at, 1.5, queue)) for _ in range(3)]
     for proc in procs:
         proc.start()
-    granted = [t for _ in procs for t in queue.get(timeout=30)]
-    for proc in procs:
-        proc.join(timeout=10)
+    try:
+        granted = [t for _ in procs for t in queue.get(timeout=60)]
+    finally:
+        for proc in procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
     assert max_in_window(granted, 1.0) <= BURST + RATE * 1.0 + 1
     assert len(granted) <= BURST + RATE * 1.6 + 1
+    assert len(granted) >= BURST + RATE * 1.5 - 3  # shared, and fully used
     redis.Redis.from_url(url).flushdb()
 
 

@@ -1,0 +1,62 @@
+"""Fixtures for the real pipeline: PostgreSQL, Redis, simulator and Celery workers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import delete
+
+from app import create_app
+from app.config import TestConfig
+from app.extensions import db, get_redis
+from app.models import Album, Artist, Genre, album_genres
+from tests.pipeline import Pipeline, Worker, celery_of, pipeline_env
+from tests.services import drop_postgres_database, postgres_database, redis_url
+from tools.spotify_sim import SimServer, SimSettings
+
+
+@pytest.fixture(scope="session")
+def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
+    suffix = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    db_name = f"album_catalog_pipeline_{suffix}"
+    database_url = postgres_database(db_name)
+    queue_url = redis_url()
+    with SimServer(SimSettings()) as sim:
+        env = pipeline_env(database_url, queue_url, sim.url)
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            app = create_app(TestConfig(database_url, redis_url=queue_url))
+        with app.app_context():
+            upgrade()
+            db.engine.dispose()
+        log_dir = tmp_path_factory.mktemp("workers")
+        running = Pipeline(app, sim, Worker(env, log_dir).start(celery_of(app)), env, log_dir)
+        try:
+            yield running
+        finally:
+            running.worker.stop()  # tests may have replaced the worker
+    drop_postgres_database(db_name)
+
+
+@pytest.fixture
+def pipe(pipeline: Pipeline) -> Iterator[Pipeline]:
+    """A clean slate for each test: empty tables, empty Redis (and queue), fresh simulator."""
+    pipeline.sim.state.settings = SimSettings()
+    pipeline.sim.state.reset()
+    with pipeline.app.app_context():
+        for table in (album_genres, Album.__table__, Artist.__table__, Genre.__table__):
+            db.session.execute(delete(table))  # type: ignore[arg-type]
+        db.session.commit()
+        get_redis().flushdb()
+        yield pipeline
+        db.session.remove()
+
+
+@pytest.fixture
+def pipe_client(pipe: Pipeline) -> FlaskClient:
+    return pipe.app.test_client()
