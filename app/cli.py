@@ -8,11 +8,10 @@ from collections.abc import Callable, Generator
 from contextlib import contextmanager
 
 import click
-from celery import Celery
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import select
 
-from app.celery_setup import FETCH_ALBUM_TASK
+from app.cache import enqueue_fetch, forget
 from app.config import setting
 from app.extensions import db
 from app.importer.rows import ImportFatalError
@@ -43,10 +42,7 @@ def _queue_fetches(album_ids: set[int]) -> int:
         ).scalars()
     )
     wanted = [i for i in ids if i in album_ids]
-    celery: Celery = current_app.extensions["celery"]
-    for album_id in wanted:
-        celery.send_task(FETCH_ALBUM_TASK, args=[album_id])
-    return len(wanted)
+    return sum(enqueue_fetch(album_id) for album_id in wanted)
 
 
 @contextmanager
@@ -113,6 +109,8 @@ def import_albums(
         click.echo(f"Error: {exc}. Nothing was imported.", err=True)
         sys.exit(1)
     _print_result(result, dry_run=dry_run)
+    if not dry_run:
+        forget(result.stale_cache_ids)
     if skip_spotify or dry_run:
         log.info("import made no Spotify calls")
         click.echo("Spotify: no calls made; covers are fetched when albums are viewed.")

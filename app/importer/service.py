@@ -21,6 +21,7 @@ class ImportResult:
     removed: int = 0
     errors: list[RowError] = field(default_factory=lambda: list[RowError]())
     album_ids: set[int] = field(default_factory=lambda: set[int]())
+    stale_cache_ids: list[int] = field(default_factory=lambda: list[int]())
 
     @property
     def skipped(self) -> int:
@@ -66,4 +67,5 @@ def run_import(
     result.unchanged = counts.unchanged
     result.removed = counts.removed
     result.album_ids = counts.seen_album_ids
+    result.stale_cache_ids = counts.stale_cache_ids
     return result

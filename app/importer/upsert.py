@@ -31,6 +31,8 @@ class UpsertCounts:
     unchanged: int = 0
     removed: int = 0
     seen_album_ids: set[int] = field(default_factory=lambda: set[int]())
+    # Albums whose Spotify data was cleared or removed: their Redis entries must go too.
+    stale_cache_ids: list[int] = field(default_factory=lambda: list[int]())
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +140,7 @@ def _upsert_batch(session: Session, rows: Sequence[AlbumRow], counts: UpsertCoun
         if old.spotify_album_id != row.spotify_album_id:
             # Another Spotify album: its cached cover and metadata no longer apply.
             clear_cache.append(values)
+            counts.stale_cache_ids.append(old.id)
         else:
             keep_cache.append(values)
 
@@ -193,7 +196,7 @@ def _replace_genres(session: Session, genres_by_album: dict[int, set[int]]) -> N
         session.execute(album_genres.insert(), pairs)
 
 
-def _prune(session: Session, keep: set[int]) -> int:
+def _prune(session: Session, keep: set[int]) -> list[int]:
     """Delete albums not in `keep`, then artists and genres left without albums."""
     all_ids = set(session.execute(select(ALBUMS.c.id)).scalars())
     doomed = sorted(all_ids - keep)
@@ -207,7 +210,7 @@ def _prune(session: Session, keep: set[int]) -> int:
         session.execute(
             delete(GENRES).where(~exists().where(album_genres.c.genre_id == GENRES.c.id))
         )
-    return len(doomed)
+    return doomed
 
 
 def upsert_albums(
@@ -233,5 +236,7 @@ def upsert_albums(
         if progress:
             progress(len(batch))
     if prune:
-        counts.removed = _prune(session, counts.seen_album_ids)
+        removed = _prune(session, counts.seen_album_ids)
+        counts.removed = len(removed)
+        counts.stale_cache_ids.extend(removed)
     return counts

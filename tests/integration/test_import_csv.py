@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from app import create_app
+from app.cache_keys import entry_key
 from app.config import TestConfig
-from app.extensions import db
+from app.extensions import db, get_redis
 from app.importer import upsert
 from app.models import Album, Artist, Genre
 from tests.helpers import DATA, album_by_title, write_csv
@@ -272,3 +273,31 @@ def test_no_skip_spotify_queues_one_fetch_per_linked_album(tmp_path: Path) -> No
     broker = redis.Redis.from_url(url)
     assert broker.llen("celery") == 3
     broker.flushdb()
+
+
+def test_changed_spotify_id_also_drops_the_redis_copy(
+    runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "r.csv"
+    write_csv(
+        path, [["Artist", "Album", "Spotify"], ["Air", "Moon Safari", "6rVFgEvlqz3Ub69NBBdKYh"]]
+    )
+    runner.invoke(args=["import-albums", "--csv", str(path)])
+    album_id = album_by_title("Moon Safari").id
+    get_redis().set(entry_key(album_id, "cover"), '{"status": "ready"}')
+    get_redis().set(entry_key(album_id, "metadata"), '{"status": "ready"}')
+
+    write_csv(
+        path, [["Artist", "Album", "Spotify"], ["Air", "Moon Safari", "2fGCAYUMssLKiUAoNdxGLx"]]
+    )
+    runner.invoke(args=["import-albums", "--csv", str(path)])
+
+    assert not get_redis().exists(entry_key(album_id, "cover"))
+    assert not get_redis().exists(entry_key(album_id, "metadata"))
+
+
+def test_no_skip_spotify_is_single_flight(runner: FlaskCliRunner) -> None:
+    first = runner.invoke(args=["import-albums", "--csv", MESSY, "--no-skip-spotify"])
+    again = runner.invoke(args=["import-albums", "--csv", MESSY, "--no-skip-spotify"])
+    assert "3 albums queued for the worker" in first.output
+    assert "0 albums queued for the worker" in again.output  # already queued
