@@ -17,6 +17,9 @@ from app.config import TestConfig
 from app.extensions import db, set_redis
 from tests.services import drop_postgres_database, postgres_database
 
+# The real-pipeline fixtures (workers, simulator) for integration and browser tests.
+pytest_plugins = ["tests.pipeline_fixtures"]
+
 DATABASES = ["sqlite", "postgresql"]
 
 
