@@ -24,7 +24,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     suffix = os.environ.get("PYTEST_XDIST_WORKER", "main")
     db_name = f"album_catalog_pipeline_{suffix}"
     database_url = postgres_database(db_name)
-    queue_url = redis_url()
+    queue_url = redis_url(pipeline=True)
     with SimServer(SimSettings()) as sim:
         env = pipeline_env(database_url, queue_url, sim.url)
         with pytest.MonkeyPatch.context() as patch:

@@ -18,13 +18,10 @@ from tools.pgdb import PG_ADMIN_URL, create_database, drop_database
 REDIS_TEST_SERVER = os.environ.get("TEST_REDIS_SERVER", "redis://127.0.0.1:6379")
 
 
-def _redis_db() -> int:
-    """Database 15 for a plain run; 14, 13, ... for each pytest-xdist worker."""
+def _redis_db(base: int) -> int:
+    """`base` for a plain run; base - 1, base - 2, ... for each pytest-xdist worker."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    return 14 - int(worker.removeprefix("gw")) if worker.startswith("gw") else 15
-
-
-REDIS_TEST_URL = f"{REDIS_TEST_SERVER}/{_redis_db()}"
+    return base - 1 - int(worker.removeprefix("gw")) if worker.startswith("gw") else base
 
 
 def require_services() -> bool:
@@ -49,13 +46,18 @@ def drop_postgres_database(name: str) -> None:
     drop_database(name)
 
 
-def redis_url() -> str:
-    """A real Redis database for tests, flushed first."""
-    client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=2)
+def redis_url(*, pipeline: bool = False) -> str:
+    """A real Redis database for tests, flushed first.
+
+    The pipeline's Celery workers consume the queue in their own database, so tests
+    that look at the queue themselves never share it with a running worker.
+    """
+    url = f"{REDIS_TEST_SERVER}/{_redis_db(8 if pipeline else 15)}"
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
     try:
         client.flushdb()
     except redis.RedisError as exc:
-        unavailable(f"Redis is not reachable at {REDIS_TEST_URL}: {exc}")
+        unavailable(f"Redis is not reachable at {url}: {exc}")
     finally:
         client.close()
-    return REDIS_TEST_URL
+    return url
