@@ -19,7 +19,16 @@ from flask import current_app
 from sqlalchemy import select
 
 from app import stats
-from app.cache_keys import KINDS, Kind, decode, encode, entry_key, image_allowed, lock_key
+from app.cache_keys import (
+    KINDS,
+    PENDING_KEY,
+    Kind,
+    decode,
+    encode,
+    entry_key,
+    image_allowed,
+    lock_key,
+)
 from app.celery_setup import FETCH_ALBUM_TASK
 from app.config import setting
 from app.extensions import available_redis, db, mark_redis_down
@@ -184,6 +193,7 @@ def enqueue_fetch(album_id: int, *, refresh: bool = False) -> bool:
         return False  # no Redis means no broker either; the next poll tries again
     celery: Celery[Any] = current_app.extensions["celery"]
     try:
+        client.sadd(PENDING_KEY, album_id)
         celery.send_task(
             FETCH_ALBUM_TASK, args=[album_id], kwargs={"refresh": refresh}, retry=False
         )
@@ -191,6 +201,7 @@ def enqueue_fetch(album_id: int, *, refresh: bool = False) -> bool:
         log.exception("could not queue a fetch for album %s", album_id)
         with contextlib.suppress(redis.RedisError):
             client.delete(lock_key(album_id))
+            client.srem(PENDING_KEY, album_id)
         return False
     stats.incr("fetch:queued")
     return True

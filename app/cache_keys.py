@@ -33,6 +33,10 @@ def decode(raw: bytes | str | None) -> dict[str, Any] | None:
     return cast(dict[str, Any], value) if isinstance(value, dict) else None
 
 
+# Albums queued for a fetch; batch-mode workers take up to 20 of them per call.
+PENDING_KEY = "fetch:pending"
+
+
 def image_allowed(url: str, allowed: tuple[str, ...]) -> bool:
     """https from an allowed host; an entry with a scheme (http://127.0.0.1:8765) allows
     exactly that origin, which is how the simulator's images are let in for demos."""

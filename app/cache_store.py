@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import redis
 from sqlalchemy import update
 
 from app.cache import entries_from_row, write_entries
-from app.cache_keys import image_allowed, lock_key
+from app.cache_keys import PENDING_KEY, image_allowed, lock_key
 from app.config import setting
 from app.extensions import db, get_redis
 from app.models import Album, FetchStatus
@@ -41,9 +42,13 @@ def _publish(album: Album | None, album_id: int) -> None:
 
 
 def release_lock(album_id: int) -> None:
+    """This album's fetch is over: others may queue one again."""
     try:
-        get_redis().delete(lock_key(album_id))
-    except Exception:  # the lock expires by itself anyway
+        pipe = get_redis().pipeline()  # pyright: ignore[reportUnknownMemberType]
+        pipe.delete(lock_key(album_id))
+        pipe.srem(PENDING_KEY, album_id)
+        pipe.execute()
+    except redis.RedisError:  # the lock expires by itself anyway
         return
 
 

@@ -14,19 +14,23 @@ import time
 from collections.abc import Generator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from flask import current_app
 from redis import Redis
+from sqlalchemy import select
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from app import stats
+from app.cache_keys import PENDING_KEY
 from app.cache_store import release_lock, store_album, store_failure, store_not_found
 from app.config import setting
 from app.extensions import db, get_redis
 from app.models import Album
-from app.spotify.client import SpotifyClient, SpotifySettings
+from app.spotify.client import MAX_BATCH, SpotifyClient, SpotifySettings
 from app.spotify.errors import (
     AlbumNotFoundError,
+    BatchUnavailableError,
     RateLimitedError,
     SpotifyError,
     TransientError,
@@ -116,8 +120,93 @@ def _defer_or_requeue(album_id: int, spotify_id: str, wait: float, reason: str) 
     raise RequeueError(wait, reason)
 
 
+def _retrying() -> Retrying:
+    """Transient errors are retried here, with exponential backoff and jitter."""
+    return Retrying(
+        retry=retry_if_exception_type(TransientError),
+        stop=stop_after_attempt(max(1, int(setting("SPOTIFY_RETRY_ATTEMPTS")))),
+        wait=wait_random_exponential(multiplier=0.25, max=4),
+        reraise=True,
+    )
+
+
+def _failed(service: SpotifyService, exc: Exception, album_id: int, spotify_id: str) -> Outcome:
+    """Record what a failed call means for this album (or raise RequeueError)."""
+    if isinstance(exc, LimiterBusyError):
+        return _defer_or_requeue(album_id, spotify_id, exc.retry_in, f"limiter: {exc.reason}")
+    if isinstance(exc, RateLimitedError):
+        service.limiter.set_cooldown(exc.retry_after)
+        stats.incr("spotify:429")
+        log.warning("Spotify 429: all workers pause for %.0f s", exc.retry_after)
+        return _defer_or_requeue(album_id, spotify_id, exc.retry_after, str(exc))
+    if isinstance(exc, AlbumNotFoundError):
+        store_not_found(album_id, spotify_id, str(exc))
+        return Outcome.NOT_FOUND
+    log.warning("album %s: %s", album_id, exc)
+    store_failure(album_id, spotify_id, str(exc), float(setting("ERROR_RETRY_SECONDS")))
+    return Outcome.FAILED
+
+
+def _take_pending(count: int, exclude: int) -> dict[int, str]:
+    """Up to `count` other queued albums still without a cover (album id → Spotify id)."""
+    client = get_redis()
+    raw = cast(list[bytes], client.spop(PENDING_KEY, count) or [])
+    ids = [int(i) for i in raw if int(i) != exclude]
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(Album.id, Album.spotify_album_id).where(
+            Album.id.in_(ids),
+            Album.spotify_album_id.is_not(None),
+            Album.spotify_cover_cached_at.is_(None),
+        )
+    ).all()
+    db.session.rollback()
+    found: dict[int, str] = {}
+    for other_id, other_spotify_id in rows:
+        if other_spotify_id:
+            found[other_id] = other_spotify_id
+    return found
+
+
+def _give_back(album_ids: list[int]) -> None:
+    if album_ids:
+        get_redis().sadd(PENDING_KEY, *album_ids)
+
+
+def _fetch_batch(service: SpotifyService, album_id: int, spotify_id: str) -> Outcome | None:
+    """One several-albums call for this album and up to 19 other queued ones.
+
+    None means the batch endpoint is unavailable: fall back to a single lookup.
+    """
+    others = _take_pending(MAX_BATCH - 1, exclude=album_id)
+    wanted = {album_id: spotify_id} | others
+    try:
+        found = _retrying()(service.client.albums, list(wanted.values()))
+    except BatchUnavailableError:
+        _give_back(list(others))
+        return None
+    except (SpotifyError, LimiterBusyError) as exc:
+        _give_back(list(others))  # their own tasks will still fetch them
+        return _failed(service, exc, album_id, spotify_id)
+    outcome = Outcome.REFRESHED
+    for each_id, each_spotify_id in wanted.items():
+        data = found.get(each_spotify_id)
+        if data is None:
+            store_not_found(each_id, each_spotify_id, "Spotify has no album with this id")
+            if each_id == album_id:
+                outcome = Outcome.NOT_FOUND
+        else:
+            store_album(each_id, each_spotify_id, data)
+    return outcome
+
+
 def fetch_album(album_id: int, *, refresh: bool = False, max_wait: float = 2.0) -> Outcome:
-    """Fetch and store one album; idempotent (a fresh cache means no call)."""
+    """Fetch and store one album; idempotent (a fresh cache means no call).
+
+    With batch lookups available (extended-quota apps), one call also fetches up
+    to 19 other queued albums; their own tasks then find them cached.
+    """
     album = db.session.get(Album, album_id, populate_existing=True)
     if album is None or not album.spotify_album_id:
         release_lock(album_id)
@@ -130,27 +219,13 @@ def fetch_album(album_id: int, *, refresh: bool = False, max_wait: float = 2.0) 
     service.max_wait = max_wait
     # Release the database connection while we wait on Spotify.
     db.session.rollback()
-    retrying = Retrying(
-        retry=retry_if_exception_type(TransientError),
-        stop=stop_after_attempt(max(1, int(setting("SPOTIFY_RETRY_ATTEMPTS")))),
-        wait=wait_random_exponential(multiplier=0.25, max=4),
-        reraise=True,
-    )
+    if service.client.batch_available():
+        outcome = _fetch_batch(service, album_id, spotify_id)
+        if outcome is not None:
+            return outcome
     try:
-        data = retrying(service.client.album, spotify_id)
-    except LimiterBusyError as exc:
-        return _defer_or_requeue(album_id, spotify_id, exc.retry_in, f"limiter: {exc.reason}")
-    except RateLimitedError as exc:
-        service.limiter.set_cooldown(exc.retry_after)
-        stats.incr("spotify:429")
-        log.warning("Spotify 429: all workers pause for %.0f s", exc.retry_after)
-        return _defer_or_requeue(album_id, spotify_id, exc.retry_after, str(exc))
-    except AlbumNotFoundError as exc:
-        store_not_found(album_id, spotify_id, str(exc))
-        return Outcome.NOT_FOUND
-    except SpotifyError as exc:
-        log.warning("album %s: %s", album_id, exc)
-        store_failure(album_id, spotify_id, str(exc), float(setting("ERROR_RETRY_SECONDS")))
-        return Outcome.FAILED
+        data = _retrying()(service.client.album, spotify_id)
+    except (SpotifyError, LimiterBusyError) as exc:
+        return _failed(service, exc, album_id, spotify_id)
     store_album(album_id, spotify_id, data)
     return Outcome.REFRESHED

@@ -39,6 +39,8 @@ def pipeline_env(database_url: str, redis_url: str, sim_url: str) -> dict[str, s
         "SPOTIFY_BURST": "20",
         "SPOTIFY_TIMEOUT": "5",
         "SPOTIFY_RETRY_ATTEMPTS": "3",
+        # The simulator starts in development mode, where batch lookups are gone.
+        "SPOTIFY_BATCH": "off",
         "ERROR_RETRY_SECONDS": "1",
         "FETCH_LOCK_SECONDS": "5",
         "CELERY_VISIBILITY_TIMEOUT": "5",

@@ -194,7 +194,8 @@ class SpotifyClient:
         self._batch_off_locally = True
         if self._redis is not None:
             try:
-                self._redis.set(BATCH_OFF_KEY, "403")
+                # Re-probe once a day: the app may have been granted extended quota.
+                self._redis.set(BATCH_OFF_KEY, "403", ex=24 * 3600)
             except redis.RedisError:
                 log.warning("cannot record in Redis that batch lookups are unavailable")
 

@@ -14,7 +14,7 @@ from app.extensions import get_redis
 from app.spotify.limiter import DEFAULT_PREFIX
 from tests.helpers import add_album
 from tests.live import serve
-from tests.pipeline import Pipeline, Worker, celery_of, short_id, wait_for
+from tests.pipeline import Pipeline, Worker, celery_of, get_json, short_id, wait_for
 from tools.spotify_sim.albums import track_count
 
 pytestmark = [pytest.mark.celery, pytest.mark.xdist_group("pipeline")]
@@ -160,3 +160,27 @@ def test_spotify_404_is_unavailable_and_not_retried_on_every_view(
     assert album_calls(pipe, spotify_id) == 1
     html = pipe_client.get(f"/catalog/album/{album.id}/").get_data(as_text=True)
     assert "Spotify does not know this album." in html
+
+
+def test_batch_mode_fetches_twenty_albums_per_call(
+    pipe: Pipeline, pipe_client: FlaskClient
+) -> None:
+    pipe.sim.state.update(mode="extended", latency_ms=200)
+    albums = [add_album(f"Album {i:02d}", "Band", spotify_id=short_id()) for i in range(40)]
+    worker = Worker(pipe.env | {"SPOTIFY_BATCH": "auto"}, pipe.log_dir, concurrency=1)
+    pipe.worker.stop()  # only the batch-mode worker takes tasks in this test
+    try:
+        worker.start(celery_of(pipe.app))
+        for album in albums:
+            pipe_client.get(f"/catalog/album/{album.id}/cover-art/?format=json")
+        for album in albums:
+            assert wait_for(pipe_client, album.id)["status"] == "ready"
+    finally:
+        worker.stop()
+        pipe.worker = Worker(pipe.env, pipe.log_dir).start(celery_of(pipe.app))
+    batch_calls = [c for c in pipe.sim.state.api_calls("/v1/albums") if "ids=" in c.path]
+    assert 2 <= len(batch_calls) <= 4  # 40 albums, up to 20 a call
+    assert len(pipe.sim.state.api_calls("/v1/albums")) == len(batch_calls)
+    metadata = get_json(pipe_client, albums[0].id, "metadata")[1]["metadata"]
+    assert "label" in metadata  # extended-quota apps still get label and popularity
+    assert "popularity" in metadata
