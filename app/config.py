@@ -119,7 +119,7 @@ class Config:
         # the album is marked "try again at" and the next view enqueues it again.
         self.REQUEUE_MAX_SECONDS: int = _env_int("REQUEUE_MAX_SECONDS", 300)
         # How soon a pending tile polls again (first poll; it then backs off).
-        self.COVER_POLL_SECONDS: float = _env_float("COVER_POLL_SECONDS", 0.3)
+        self.COVER_POLL_SECONDS: float = _env_float("COVER_POLL_SECONDS", 0.25)
 
         self.GOOGLE_SERVICE_ACCOUNT_FILE: str = _env("GOOGLE_SERVICE_ACCOUNT_FILE", "")
         self.IMPORT_BATCH_SIZE: int = _env_int("IMPORT_BATCH_SIZE", 1000)

@@ -16,7 +16,7 @@ from app.models import Album, FetchStatus
 
 CoverState = Literal["ready", "pending", "unavailable", "no-spotify"]
 TILE_WIDTH = 300  # px: the Spotify image size a tile should download
-POLL_GROWTH = 1.5
+POLL_GROWTH = 1.3
 POLL_MAX_DELAY = 3.0
 POLL_GIVE_UP_AFTER = 30.0  # seconds of polling before showing "unavailable" + retry
 

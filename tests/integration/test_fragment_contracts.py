@@ -115,9 +115,9 @@ def test_pending_html_polls_with_growing_delay_then_gives_up(
     state = "data-cover-state" if kind == "cover-art" else "data-metadata-state"
     assert f'{state}="pending"' in first
     assert f'hx-get="/catalog/album/{album.id}/{kind}/?attempt=1"' in first
-    assert 'hx-trigger="load delay:300ms"' in first
+    assert 'hx-trigger="load delay:250ms"' in first
     later = client.get(url(album.id, kind, "html") + "?attempt=3").get_data(as_text=True)
-    assert 'hx-trigger="load delay:1012ms"' in later
+    assert 'hx-trigger="load delay:549ms"' in later  # 250 ms x 1.3^3
     gave_up = client.get(url(album.id, kind, "html") + "?attempt=30").get_data(as_text=True)
     assert f'{state}="unavailable"' in gave_up
     assert "Try again" in gave_up

@@ -1,0 +1,91 @@
+"""Run real `celery worker` processes for tests and benchmarks, wired to the simulator."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pipeline_env(database_url: str, redis_url: str, sim_url: str) -> dict[str, str]:
+    """Settings shared by the test process's app and the worker processes."""
+    return {
+        "APP_ENV": "development",
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "SPOTIFY_CLIENT_ID": "sim-client",
+        "SPOTIFY_CLIENT_SECRET": "sim-secret",
+        "SPOTIFY_API_BASE": f"{sim_url}v1/",
+        "SPOTIFY_TOKEN_URL": f"{sim_url}api/token",
+        "SPOTIFY_IMAGE_HOSTS": f"i.scdn.co,{sim_url.rstrip('/')}",
+        "SPOTIFY_RATE_PER_SEC": "50",
+        "SPOTIFY_BURST": "20",
+        "SPOTIFY_TIMEOUT": "5",
+        "SPOTIFY_RETRY_ATTEMPTS": "3",
+        # The simulator starts in development mode, where batch lookups are gone.
+        "SPOTIFY_BATCH": "off",
+        "ERROR_RETRY_SECONDS": "1",
+        "FETCH_LOCK_SECONDS": "5",
+        "CELERY_VISIBILITY_TIMEOUT": "5",
+    }
+
+
+class Worker:
+    """One `celery -A celery_app worker` process (with its pool children)."""
+
+    def __init__(self, env: Mapping[str, str], log_dir: Path, concurrency: int = 2) -> None:
+        self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
+        self.env = dict(os.environ) | dict(env)
+        self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
+        self.concurrency = concurrency
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, celery: Any, timeout: float = 60) -> Worker:
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                sys.executable, "-m", "celery", "-A", "celery_app", "worker",
+                "--loglevel=INFO", f"--concurrency={self.concurrency}", "--pool=prefork",
+                "--without-gossip", "--without-mingle", "-n", self.name,
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, so kill() takes the children too
+        )  # fmt: skip
+        # Never leave a worker behind, even if the test run itself is interrupted.
+        atexit.register(self.kill)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log()}")
+            if celery.control.ping(timeout=0.5):
+                return self
+        raise RuntimeError(f"worker did not answer within {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker, as a crashed machine would."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
