@@ -22,6 +22,7 @@ from app import stats
 from app.cache_keys import (
     KINDS,
     PENDING_KEY,
+    QUEUE_SCRIPT,
     Kind,
     decode,
     encode,
@@ -193,7 +194,7 @@ def enqueue_fetch(album_id: int, *, refresh: bool = False) -> bool:
         return False  # no Redis means no broker either; the next poll tries again
     celery: Celery[Any] = current_app.extensions["celery"]
     try:
-        client.sadd(PENDING_KEY, album_id)
+        client.eval(QUEUE_SCRIPT, 1, PENDING_KEY, album_id)
         celery.send_task(
             FETCH_ALBUM_TASK, args=[album_id], kwargs={"refresh": refresh}, retry=False
         )
@@ -201,7 +202,7 @@ def enqueue_fetch(album_id: int, *, refresh: bool = False) -> bool:
         log.exception("could not queue a fetch for album %s", album_id)
         with contextlib.suppress(redis.RedisError):
             client.delete(lock_key(album_id))
-            client.srem(PENDING_KEY, album_id)
+            client.zrem(PENDING_KEY, album_id)
         return False
     stats.incr("fetch:queued")
     return True

@@ -33,8 +33,15 @@ def decode(raw: bytes | str | None) -> dict[str, Any] | None:
     return cast(dict[str, Any], value) if isinstance(value, dict) else None
 
 
-# Albums queued for a fetch; batch-mode workers take up to 20 of them per call.
+# Albums queued for a fetch, scored by when (Redis clock, ms); batch-mode workers
+# take up to 20 of them per call.
 PENDING_KEY = "fetch:pending"
+
+# ZADD with Redis's own clock, so web servers with skewed clocks agree.
+QUEUE_SCRIPT = """
+local t = redis.call('TIME')
+return redis.call('ZADD', KEYS[1], 'NX', t[1] * 1000 + math.floor(t[2] / 1000), ARGV[1])
+"""
 
 
 def image_allowed(url: str, allowed: tuple[str, ...]) -> bool:

@@ -46,7 +46,7 @@ def release_lock(album_id: int) -> None:
     try:
         pipe = get_redis().pipeline()  # pyright: ignore[reportUnknownMemberType]
         pipe.delete(lock_key(album_id))
-        pipe.srem(PENDING_KEY, album_id)
+        pipe.zrem(PENDING_KEY, album_id)
         pipe.execute()
     except redis.RedisError:  # the lock expires by itself anyway
         return

@@ -38,6 +38,8 @@ from app.spotify.errors import (
 from app.spotify.limiter import Limiter, LimiterBusyError
 
 log = logging.getLogger(__name__)
+# A batch worker waits at most this long for 20 albums to be queued before it calls.
+BATCH_FILL_SECONDS = 0.2
 
 
 class Outcome(enum.StrEnum):
@@ -63,6 +65,7 @@ class SpotifyService:
     def __init__(self, limiter: Limiter, settings: SpotifySettings, redis_client: Redis) -> None:
         self.limiter = limiter
         self.max_wait = 2.0
+        self._prepaid = 0  # calls already holding a limiter slot (see reserved())
         self.client = SpotifyClient(
             settings,
             redis_client=redis_client,
@@ -73,10 +76,30 @@ class SpotifyService:
     @contextmanager
     def guard(self) -> Generator[None]:
         """Wraps every HTTP call: a limiter slot, and the time spent waiting for it."""
+        if self._prepaid:
+            self._prepaid -= 1
+            yield
+            return
         started = time.monotonic()
         with self.limiter.slot(self.max_wait):
             stats.add_seconds("limiter:wait_seconds", time.monotonic() - started)
             yield
+
+    @contextmanager
+    def reserved(self) -> Generator[None]:
+        """Wait for the limiter first; the next call inside uses that slot.
+
+        A batch worker waits, then picks the albums to fetch, so the batch fills up
+        with everything that was queued while it waited.
+        """
+        started = time.monotonic()
+        with self.limiter.slot(self.max_wait):
+            stats.add_seconds("limiter:wait_seconds", time.monotonic() - started)
+            self._prepaid = 1
+            try:
+                yield
+            finally:
+                self._prepaid = 0
 
 
 def _service() -> SpotifyService:
@@ -147,57 +170,92 @@ def _failed(service: SpotifyService, exc: Exception, album_id: int, spotify_id: 
     return Outcome.FAILED
 
 
-def _take_pending(count: int, exclude: int) -> dict[int, str]:
-    """Up to `count` other queued albums still without a cover (album id → Spotify id)."""
-    client = get_redis()
-    raw = cast(list[bytes], client.spop(PENDING_KEY, count) or [])
-    ids = [int(i) for i in raw if int(i) != exclude]
-    if not ids:
-        return {}
+# Pop the oldest ARGV[1] queued albums once that many are queued, or once the oldest
+# has waited ARGV[2] ms: batches fill up instead of racing. false = not yet.
+_POP_BATCH = """
+local n = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #oldest == 0 then return {} end
+if redis.call('ZCARD', KEYS[1]) >= n or tonumber(oldest[2]) <= now - tonumber(ARGV[2]) then
+  return redis.call('ZPOPMIN', KEYS[1], n)
+end
+return false
+"""
+
+
+def _pop_batch() -> list[int]:
+    """Queued album ids for one several-albums call (waits briefly for a full batch).
+
+    Every queued album has a queued task, and every task pops before it ends, so
+    an album never stays queued without somebody coming for it.
+    """
+    pop = get_redis().register_script(_POP_BATCH)
+    wait_ms = int(BATCH_FILL_SECONDS * 1000)
+    give_up = time.monotonic() + 10 * BATCH_FILL_SECONDS
+    while True:
+        popped = cast(list[bytes] | None, pop(keys=[PENDING_KEY], args=[MAX_BATCH, wait_ms]))
+        if popped is not None:
+            return [int(member) for member in popped[::2]]  # member, score, member, …
+        if time.monotonic() > give_up:
+            wait_ms = 0  # a clock oddity must not keep a worker here
+        time.sleep(0.02)
+
+
+def _spotify_ids(album_ids: list[int]) -> dict[int, str]:
     rows = db.session.execute(
         select(Album.id, Album.spotify_album_id).where(
-            Album.id.in_(ids),
-            Album.spotify_album_id.is_not(None),
-            Album.spotify_cover_cached_at.is_(None),
+            Album.id.in_(album_ids), Album.spotify_album_id.is_not(None)
         )
     ).all()
     db.session.rollback()
     found: dict[int, str] = {}
-    for other_id, other_spotify_id in rows:
-        if other_spotify_id:
-            found[other_id] = other_spotify_id
+    for album_id, spotify_id in rows:
+        if spotify_id:
+            found[album_id] = spotify_id
     return found
 
 
 def _give_back(album_ids: list[int]) -> None:
     if album_ids:
-        get_redis().sadd(PENDING_KEY, *album_ids)
+        # Score 0: the oldest possible, so the next batch takes them at once.
+        scores: dict[str, float] = {str(album_id): 0.0 for album_id in album_ids}
+        get_redis().zadd(PENDING_KEY, scores)
 
 
 def _fetch_batch(service: SpotifyService, album_id: int, spotify_id: str) -> Outcome | None:
-    """One several-albums call for this album and up to 19 other queued ones.
+    """One several-albums call for up to 20 queued albums, this one or others.
 
     None means the batch endpoint is unavailable: fall back to a single lookup.
     """
-    others = _take_pending(MAX_BATCH - 1, exclude=album_id)
-    wanted = {album_id: spotify_id} | others
+    popped: list[int] = []
+    wanted: dict[int, str] = {}
     try:
-        found = _retrying()(service.client.albums, list(wanted.values()))
+        with service.reserved():  # wait for the limiter first, then fill the batch
+            popped = _pop_batch()
+            wanted = _spotify_ids(popped)
+            if not wanted:
+                return Outcome.SKIPPED  # other workers' batches took every album
+            found = _retrying()(service.client.albums, list(wanted.values()))
     except BatchUnavailableError:
-        _give_back(list(others))
+        _give_back(popped)
         return None
-    except (SpotifyError, LimiterBusyError) as exc:
-        _give_back(list(others))  # their own tasks will still fetch them
+    except (LimiterBusyError, RateLimitedError) as exc:
+        _give_back(popped)  # this task, re-queued, comes back for them
         return _failed(service, exc, album_id, spotify_id)
-    outcome = Outcome.REFRESHED
+    except SpotifyError as exc:
+        outcomes = {i: _failed(service, exc, i, s) for i, s in wanted.items()}
+        return outcomes.get(album_id, Outcome.SKIPPED)
+    outcome = Outcome.SKIPPED
     for each_id, each_spotify_id in wanted.items():
         data = found.get(each_spotify_id)
         if data is None:
             store_not_found(each_id, each_spotify_id, "Spotify has no album with this id")
-            if each_id == album_id:
-                outcome = Outcome.NOT_FOUND
         else:
             store_album(each_id, each_spotify_id, data)
+        if each_id == album_id:
+            outcome = Outcome.REFRESHED if data is not None else Outcome.NOT_FOUND
     return outcome
 
 

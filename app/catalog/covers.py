@@ -81,9 +81,8 @@ def _fragment_url(album_id: int, attempt: int) -> str:
     return url_for("catalog.cover_art", **args)
 
 
-def poll_delay(attempt: int, retry_after: float | None) -> float | None:
-    """Seconds before poll number `attempt + 1`, or None to stop polling."""
-    base = float(setting("COVER_POLL_SECONDS"))
+def poll_delay(attempt: int, retry_after: float | None, base: float) -> float | None:
+    """Seconds before poll number `attempt + 1` (the first after `base`), or None to stop."""
     delays = [min(base * POLL_GROWTH**n, POLL_MAX_DELAY) for n in range(attempt + 1)]
     if sum(delays) > POLL_GIVE_UP_AFTER:
         return None
@@ -135,7 +134,7 @@ def cover_from_lookup(result: Lookup, attempt: int, alt: str) -> CoverView:
             message="Cover unavailable right now",
             retry_url=_fragment_url(result.album_id, 0),
         )
-    delay = poll_delay(attempt, result.retry_after)
+    delay = poll_delay(attempt, result.retry_after, float(setting("COVER_POLL_SECONDS")))
     if delay is None:
         return CoverView(
             "unavailable",

@@ -9,6 +9,7 @@ from flask import url_for
 
 from app.cache import Lookup
 from app.catalog.covers import poll_delay
+from app.config import setting
 from app.models import Album, FetchStatus
 
 
@@ -58,7 +59,7 @@ def metadata_from_lookup(result: Lookup, attempt: int) -> MetadataView:
             message="The track list is unavailable right now.",
             retry_url=_url(result.album_id, 0),
         )
-    delay = poll_delay(attempt, result.retry_after)
+    delay = poll_delay(attempt, result.retry_after, float(setting("COVER_POLL_SECONDS")))
     if delay is None:
         return MetadataView(
             "unavailable",
