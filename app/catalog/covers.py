@@ -17,6 +17,8 @@ from app.models import Album, FetchStatus
 CoverState = Literal["ready", "pending", "unavailable", "no-spotify"]
 TILE_WIDTH = 300  # px: the Spotify image size a tile should download
 POLL_GROWTH = 1.3
+# Most covers arrive within a second or two: poll at the base rate that long, then back off.
+POLL_STEADY = 8
 POLL_MAX_DELAY = 3.0
 POLL_GIVE_UP_AFTER = 30.0  # seconds of polling before showing "unavailable" + retry
 
@@ -83,7 +85,10 @@ def _fragment_url(album_id: int, attempt: int) -> str:
 
 def poll_delay(attempt: int, retry_after: float | None, base: float) -> float | None:
     """Seconds before poll number `attempt + 1` (the first after `base`), or None to stop."""
-    delays = [min(base * POLL_GROWTH**n, POLL_MAX_DELAY) for n in range(attempt + 1)]
+    delays = [
+        min(base * POLL_GROWTH ** max(0, n - POLL_STEADY + 1), POLL_MAX_DELAY)
+        for n in range(attempt + 1)
+    ]
     if sum(delays) > POLL_GIVE_UP_AFTER:
         return None
     return max(delays[-1], min(retry_after or 0, POLL_MAX_DELAY * 3))

@@ -116,8 +116,10 @@ def test_pending_html_polls_with_growing_delay_then_gives_up(
     assert f'{state}="pending"' in first
     assert f'hx-get="/catalog/album/{album.id}/{kind}/?attempt=1"' in first
     assert 'hx-trigger="load delay:250ms"' in first
-    later = client.get(url(album.id, kind, "html") + "?attempt=3").get_data(as_text=True)
-    assert 'hx-trigger="load delay:549ms"' in later  # 250 ms x 1.3^3
+    steady = client.get(url(album.id, kind, "html") + "?attempt=5").get_data(as_text=True)
+    assert 'hx-trigger="load delay:250ms"' in steady  # the first two seconds: every 250 ms
+    later = client.get(url(album.id, kind, "html") + "?attempt=10").get_data(as_text=True)
+    assert 'hx-trigger="load delay:549ms"' in later  # then backing off: 250 ms x 1.3^3
     gave_up = client.get(url(album.id, kind, "html") + "?attempt=30").get_data(as_text=True)
     assert f'{state}="unavailable"' in gave_up
     assert "Try again" in gave_up

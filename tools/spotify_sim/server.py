@@ -101,20 +101,22 @@ def create_sim_app(state: SimState, catalog: dict[str, tuple[str, str, str]]) ->
         response.status_code = 400
         return response
 
-    @app.get("/v1/albums/<album_id>", strict_slashes=False)
-    def one_album(album_id: str) -> Response:
+    def unknown(album_id: str) -> Response | None:
+        """400 for a malformed id, 404 for one Spotify does not have."""
         if not _valid_id(album_id):
             return _error(400, "invalid id")
         if album_id in state.settings.missing_ids:
             return _error(404, "Resource not found")
-        return jsonify(album_json(album_id))
+        return None
+
+    @app.get("/v1/albums/<album_id>", strict_slashes=False)
+    def one_album(album_id: str) -> Response:
+        return unknown(album_id) or jsonify(album_json(album_id))
 
     @app.get("/v1/albums/<album_id>/tracks", strict_slashes=False)
     def album_tracks(album_id: str) -> Response:
-        if not _valid_id(album_id):
-            return _error(400, "invalid id")
-        if album_id in state.settings.missing_ids:
-            return _error(404, "Resource not found")
+        if (refused := unknown(album_id)) is not None:
+            return refused
         offset = request.args.get("offset", 0, type=int)
         limit = request.args.get("limit", 20, type=int)
         return jsonify(albums.tracks_page(album_id, offset, limit, base_url()))
