@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
@@ -19,8 +19,16 @@ def lock_key(album_id: int) -> str:
     return f"album:{album_id}:fetch-lock"
 
 
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        # SQLite hands timestamps back without a zone; they are stored in UTC.
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware.isoformat()
+    return str(value)
+
+
 def encode(entry: dict[str, Any]) -> str:
-    return json.dumps(entry, default=lambda v: v.isoformat() if isinstance(v, datetime) else str(v))
+    return json.dumps(entry, default=_json_default)
 
 
 def decode(raw: bytes | str | None) -> dict[str, Any] | None:

@@ -111,6 +111,8 @@ class SpotifyClient:
     ) -> None:
         self.settings = settings
         self._redis = redis_client
+        # spotipy logs every non-2xx answer as an ERROR; we classify and log them ourselves.
+        logging.getLogger("spotipy").setLevel(logging.CRITICAL)
         self._guard: Guard = guard or nullcontext
         self._on_call: Callable[[str], None] = on_call or _ignore
         self._batch_off_locally = False

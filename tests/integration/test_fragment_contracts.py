@@ -57,7 +57,7 @@ def test_ready_cover_json(client: FlaskClient) -> None:
     assert body["album_id"] == album.id
     assert body["cover_url"] == "https://i.scdn.co/image/300"
     assert [i["width"] for i in body["images"]] == [640, 300, 64]
-    assert body["cached_at"]
+    assert datetime.fromisoformat(body["cached_at"]).tzinfo is not None  # UTC on every database
 
 
 def test_ready_metadata_json(client: FlaskClient) -> None:
