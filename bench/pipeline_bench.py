@@ -32,7 +32,7 @@ from sqlalchemy import delete, select
 from app import create_app
 from app.cache import enqueue_fetch
 from app.cache_store import store_album
-from app.catalog.covers import poll_delay
+from app.catalog.polling import poll_delay
 from app.config import Config
 from app.extensions import db
 from app.importer.service import run_import

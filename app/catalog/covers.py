@@ -11,16 +11,12 @@ from flask import url_for
 
 from app.cache import Lookup
 from app.cache_keys import image_allowed
+from app.catalog.polling import Messages, not_ready
 from app.config import setting
 from app.models import Album, FetchStatus
 
 CoverState = Literal["ready", "pending", "unavailable", "no-spotify"]
 TILE_WIDTH = 300  # px: the Spotify image size a tile should download
-POLL_GROWTH = 1.3
-# Most covers arrive within a second or two: poll at the base rate that long, then back off.
-POLL_STEADY = 8
-POLL_MAX_DELAY = 3.0
-POLL_GIVE_UP_AFTER = 30.0  # seconds of polling before showing "unavailable" + retry
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,17 +79,6 @@ def _fragment_url(album_id: int, attempt: int) -> str:
     return url_for("catalog.cover_art", **args)
 
 
-def poll_delay(attempt: int, retry_after: float | None, base: float) -> float | None:
-    """Seconds before poll number `attempt + 1` (the first after `base`), or None to stop."""
-    delays = [
-        min(base * POLL_GROWTH ** max(0, n - POLL_STEADY + 1), POLL_MAX_DELAY)
-        for n in range(attempt + 1)
-    ]
-    if sum(delays) > POLL_GIVE_UP_AFTER:
-        return None
-    return max(delays[-1], min(retry_after or 0, POLL_MAX_DELAY * 3))
-
-
 def alt_text(title: str, artist: str) -> str:
     return f"Cover of {title} by {artist}"
 
@@ -124,32 +109,24 @@ def cover_view(album: Album, trigger: str = "intersect once") -> CoverView:
     return CoverView("pending", alt=alt, poll_url=_fragment_url(album.id, 0), poll_trigger=trigger)
 
 
+COVER_MESSAGES = Messages(
+    no_spotify="No Spotify link",
+    not_found="No cover on Spotify",
+    failing="Cover unavailable right now",
+    slow="Cover is taking long",
+)
+
+
 def cover_from_lookup(result: Lookup, attempt: int, alt: str) -> CoverView:
     """The cover-art fragment's view of a cache lookup (polling with backoff)."""
     if result.status == "ready" and result.data:
         return ready_view(result.data.get("images"), result.data.get("cover_url"), alt)
-    if result.status == "no_spotify":
-        return CoverView("no-spotify", alt=alt, message="No Spotify link")
-    if result.status == "unavailable":
-        if result.reason == "not_found":
-            return CoverView("unavailable", alt=alt, message="No cover on Spotify")
-        return CoverView(
-            "unavailable",
-            alt=alt,
-            message="Cover unavailable right now",
-            retry_url=_fragment_url(result.album_id, 0),
-        )
-    delay = poll_delay(attempt, result.retry_after, float(setting("COVER_POLL_SECONDS")))
-    if delay is None:
-        return CoverView(
-            "unavailable",
-            alt=alt,
-            message="Cover is taking long",
-            retry_url=_fragment_url(result.album_id, 0),
-        )
+    view = not_ready(result, attempt, _fragment_url, COVER_MESSAGES)
     return CoverView(
-        "pending",
+        view.state,
         alt=alt,
-        poll_url=_fragment_url(result.album_id, attempt + 1),
-        poll_trigger=f"load delay:{round(delay * 1000)}ms",
+        message=view.message,
+        poll_url=view.poll_url,
+        poll_trigger=view.poll_trigger,
+        retry_url=view.retry_url,
     )

@@ -8,8 +8,7 @@ from typing import Any
 from flask import url_for
 
 from app.cache import Lookup
-from app.catalog.covers import poll_delay
-from app.config import setting
+from app.catalog.polling import Messages, not_ready
 from app.models import Album, FetchStatus
 
 
@@ -46,28 +45,22 @@ def metadata_from_row(album: Album) -> MetadataView:
     return MetadataView("pending", poll_url=_url(album.id, 0), poll_trigger="load")
 
 
+METADATA_MESSAGES = Messages(
+    no_spotify="This album has no Spotify link, so there is no track list.",
+    not_found="Spotify does not know this album.",
+    failing="The track list is unavailable right now.",
+    slow="The track list is taking long to arrive.",
+)
+
+
 def metadata_from_lookup(result: Lookup, attempt: int) -> MetadataView:
     if result.status == "ready" and result.data:
         return MetadataView("ready", result.data.get("metadata") or {})
-    if result.status == "no_spotify":
-        return MetadataView("no-spotify")
-    if result.status == "unavailable":
-        if result.reason == "not_found":
-            return MetadataView("unavailable", message="Spotify does not know this album.")
-        return MetadataView(
-            "unavailable",
-            message="The track list is unavailable right now.",
-            retry_url=_url(result.album_id, 0),
-        )
-    delay = poll_delay(attempt, result.retry_after, float(setting("COVER_POLL_SECONDS")))
-    if delay is None:
-        return MetadataView(
-            "unavailable",
-            message="The track list is taking long to arrive.",
-            retry_url=_url(result.album_id, 0),
-        )
+    view = not_ready(result, attempt, _url, METADATA_MESSAGES)
     return MetadataView(
-        "pending",
-        poll_url=_url(result.album_id, attempt + 1),
-        poll_trigger=f"load delay:{round(delay * 1000)}ms",
+        view.state,
+        message=view.message,
+        poll_url=view.poll_url,
+        poll_trigger=view.poll_trigger,
+        retry_url=view.retry_url,
     )

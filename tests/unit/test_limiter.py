@@ -81,7 +81,8 @@ def test_several_processes_share_one_budget() -> None:
             if proc.is_alive():
                 proc.kill()
     assert max_in_window(granted, 1.0) <= BURST + RATE * 1.0 + 1
-    assert len(granted) <= BURST + RATE * 1.6 + 1
+    span = max(granted) - min(granted)  # processes may start a little apart
+    assert len(granted) <= BURST + RATE * span + 1
     assert len(granted) >= BURST + RATE * 1.5 - 3  # shared, and fully used
     redis.Redis.from_url(url).flushdb()
 
