@@ -184,3 +184,24 @@ def test_batch_mode_fetches_twenty_albums_per_call(
     metadata = get_json(pipe_client, albums[0].id, "metadata")[1]["metadata"]
     assert "label" in metadata  # extended-quota apps still get label and popularity
     assert "popularity" in metadata
+
+
+def test_daily_quota_exhaustion_shows_a_placeholder_and_stops_calling(
+    pipe: Pipeline, pipe_client: FlaskClient
+) -> None:
+    pipe.sim.state.quota_exhausted = True  # 429, Retry-After: 86400, reason QUOTA_EXCEEDED
+    first = add_album("Album A", "Band", spotify_id=short_id())
+    second = add_album("Album B", "Band", spotify_id=short_id())
+    pipe_client.get(f"/catalog/album/{first.id}/cover-art/?format=json")
+
+    body = wait_for(pipe_client, first.id)
+    assert (body["status"], body["reason"]) == ("unavailable", "error")
+    assert body["retry_after"] > 80_000  # "try again tomorrow", not an error page
+    # Every worker now knows: another album is not even tried.
+    status, other = get_json(pipe_client, second.id)
+    assert status == 200
+    assert (other["status"], other["reason"]) == ("unavailable", "error")
+    html = pipe_client.get(f"/catalog/album/{second.id}/cover-art/").get_data(as_text=True)
+    assert 'data-cover-state="unavailable"' in html
+    time.sleep(0.5)
+    assert album_calls(pipe) == 1
