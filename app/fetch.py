@@ -40,6 +40,7 @@ from app.spotify.limiter import Limiter, LimiterBusyError
 log = logging.getLogger(__name__)
 # A batch worker waits at most this long for 20 albums to be queued before it calls.
 BATCH_FILL_SECONDS = 0.2
+BATCH_QUIET_MS = 60  # ...or until no new album has been queued for this long
 
 
 class Outcome(enum.StrEnum):
@@ -171,14 +172,20 @@ def _failed(service: SpotifyService, exc: Exception, album_id: int, spotify_id: 
 
 
 # Pop the oldest ARGV[1] queued albums once that many are queued, or once the oldest
-# has waited ARGV[2] ms: batches fill up instead of racing. false = not yet.
+# has waited ARGV[2] ms and no album arrived for ARGV[3] ms (tiles still scrolling in
+# join the batch), or at the latest after ARGV[4] ms. false = not yet.
 _POP_BATCH = """
 local n = tonumber(ARGV[1])
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if #oldest == 0 then return {} end
-if redis.call('ZCARD', KEYS[1]) >= n or tonumber(oldest[2]) <= now - tonumber(ARGV[2]) then
+local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+local waited = now - tonumber(oldest[2])
+local quiet = now - tonumber(newest[2])
+if redis.call('ZCARD', KEYS[1]) >= n
+   or (waited >= tonumber(ARGV[2]) and quiet >= tonumber(ARGV[3]))
+   or waited >= tonumber(ARGV[4]) then
   return redis.call('ZPOPMIN', KEYS[1], n)
 end
 return false
@@ -195,7 +202,8 @@ def _pop_batch() -> list[int]:
     wait_ms = int(BATCH_FILL_SECONDS * 1000)
     give_up = time.monotonic() + 10 * BATCH_FILL_SECONDS
     while True:
-        popped = cast(list[bytes] | None, pop(keys=[PENDING_KEY], args=[MAX_BATCH, wait_ms]))
+        args = [MAX_BATCH, wait_ms, BATCH_QUIET_MS, wait_ms * 4]
+        popped = cast(list[bytes] | None, pop(keys=[PENDING_KEY], args=args))
         if popped is not None:
             return [int(member) for member in popped[::2]]  # member, score, member, …
         if time.monotonic() > give_up:
