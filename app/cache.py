@@ -17,6 +17,7 @@ import redis
 from celery import Celery
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from app import stats
 from app.cache_keys import (
@@ -33,8 +34,8 @@ from app.cache_keys import (
 from app.celery_setup import FETCH_ALBUM_TASK
 from app.config import setting
 from app.extensions import available_redis, db, mark_redis_down
-from app.models import Album, FetchStatus
-from app.spotify.limiter import COOLDOWN_KEY
+from app.models import Album, FetchStatus, as_utc
+from app.spotify.limiter import cooldown_remaining
 
 log = logging.getLogger(__name__)
 Status = Literal["ready", "pending", "unavailable", "no_spotify"]
@@ -50,16 +51,11 @@ class Lookup:
     data: dict[str, Any] | None = None
     reason: Reason | None = None
     retry_after: float | None = None
-    spotify_url: str | None = None
-
-
-def _redis() -> redis.Redis | None:
-    return available_redis()
 
 
 def _as_datetime(value: Any) -> datetime | None:
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return as_utc(value)
     if isinstance(value, str):
         try:
             return _as_datetime(datetime.fromisoformat(value))
@@ -72,37 +68,32 @@ def _ttl(kind: Kind) -> int:
     return int(setting("COVER_CACHE_TTL" if kind == "cover" else "METADATA_CACHE_TTL"))
 
 
-def _is_stale(cached_at: Any, kind: Kind) -> bool:
+def is_stale(cached_at: Any, kind: Kind) -> bool:
     when = _as_datetime(cached_at)
     return when is None or datetime.now(UTC) - when > timedelta(seconds=_ttl(kind))
 
 
-def _spotify_url(spotify_id: str | None) -> str | None:
-    return f"https://open.spotify.com/album/{spotify_id}" if spotify_id else None
-
-
-def _unavailable_error(album_id: int, retry_after: float, url: str | None) -> Lookup:
-    return Lookup(album_id, "unavailable", reason="error", retry_after=retry_after, spotify_url=url)
+def _unavailable_error(album_id: int, retry_after: float) -> Lookup:
+    return Lookup(album_id, "unavailable", reason="error", retry_after=retry_after)
 
 
 def _from_entry(album_id: int, kind: Kind, entry: dict[str, Any]) -> Lookup | None:
     """A Lookup from a Redis entry, or None when the entry cannot be used."""
     status = entry.get("status")
-    url = _spotify_url(entry.get("spotify_id"))
     if status == "ready":
         if kind == "cover":
             allowed: tuple[str, ...] = setting("SPOTIFY_IMAGE_HOSTS")
             if not image_allowed(str(entry.get("cover_url", "")), allowed):
                 return None
-        return Lookup(album_id, "ready", entry, spotify_url=url)
+        return Lookup(album_id, "ready", entry)
     if status == "not_found":
-        return Lookup(album_id, "unavailable", reason="not_found", spotify_url=url)
+        return Lookup(album_id, "unavailable", reason="not_found")
     if status == "error":
         retry_at = _as_datetime(entry.get("retry_at"))
         now = datetime.now(UTC)
         if retry_at is not None and retry_at > now:
             wait = (retry_at - now).total_seconds()
-            return _unavailable_error(album_id, wait, url)
+            return _unavailable_error(album_id, wait)
     return None
 
 
@@ -115,7 +106,7 @@ def entries_from_row(album: Album) -> dict[Kind, tuple[dict[str, Any], int]]:
             base
             | {
                 "status": "ready",
-                "alt": f"Cover of {album.title} by {album.artist.name}",
+                "alt": album.cover_alt,
                 "cover_url": album.spotify_cover_url,
                 "images": album.spotify_images or [],
                 "cached_at": album.spotify_cover_cached_at,
@@ -154,7 +145,7 @@ def entries_from_row(album: Album) -> dict[Kind, tuple[dict[str, Any], int]]:
 
 
 def write_entries(album_id: int, entries: dict[Kind, tuple[dict[str, Any], int]]) -> None:
-    client = _redis()
+    client = available_redis()
     if client is None or not entries:
         return
     try:
@@ -169,7 +160,7 @@ def write_entries(album_id: int, entries: dict[Kind, tuple[dict[str, Any], int]]
 
 def forget(album_ids: list[int]) -> None:
     """Drop Redis entries (after a re-import changed these albums' Spotify ids)."""
-    client = _redis()
+    client = available_redis()
     if client is None or not album_ids:
         return
     keys = [entry_key(i, k) for i in album_ids for k in KINDS]
@@ -183,7 +174,7 @@ def forget(album_ids: list[int]) -> None:
 
 def enqueue_fetch(album_id: int, *, refresh: bool = False) -> bool:
     """Queue one fetch unless one is already under way (single flight)."""
-    client = _redis()
+    client = available_redis()
     if client is None:
         return False
     try:
@@ -212,16 +203,15 @@ def _cooldown_remaining(client: redis.Redis | None) -> float:
     if client is None:
         return 0.0
     try:
-        ms = int(client.pttl(COOLDOWN_KEY))  # pyright: ignore[reportArgumentType]
+        return cooldown_remaining(client)
     except redis.RedisError:
         mark_redis_down()
         return 0.0
-    return max(0, ms) / 1000
 
 
 def lookup(album_id: int, kind: Kind) -> Lookup | None:
     """Cover or metadata of an album; None when there is no such album."""
-    client = _redis()
+    client = available_redis()
     if client is not None:
         try:
             entry = decode(client.get(entry_key(album_id, kind)))  # pyright: ignore[reportArgumentType]
@@ -235,11 +225,13 @@ def lookup(album_id: int, kind: Kind) -> Lookup | None:
 
     # populate_existing: always the row as it is now, never a stale copy in the session.
     album = db.session.execute(
-        select(Album).where(Album.id == album_id).execution_options(populate_existing=True)
+        select(Album)
+        .where(Album.id == album_id)
+        .options(joinedload(Album.artist))  # the cover entry's alt text names the artist
+        .execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if album is None:
         return None
-    url = _spotify_url(album.spotify_album_id)
     if not album.spotify_album_id:
         return Lookup(album_id, "no_spotify")
     entries = entries_from_row(album)
@@ -249,7 +241,7 @@ def lookup(album_id: int, kind: Kind) -> Lookup | None:
         result = _from_entry(album_id, kind, decode(encode(entry)) or {})
         if result is not None:
             stats.incr(f"hit:db:{kind}")
-            if result.status == "ready" and _is_stale(entry.get("cached_at"), kind):
+            if result.status == "ready" and is_stale(entry.get("cached_at"), kind):
                 # Stale-while-revalidate: serve what we have, refresh behind the scenes.
                 enqueue_fetch(album_id, refresh=True)
             return result
@@ -258,7 +250,7 @@ def lookup(album_id: int, kind: Kind) -> Lookup | None:
     cooldown = _cooldown_remaining(client)
     if cooldown > float(setting("REQUEUE_MAX_SECONDS")):
         # Spotify asked us to stay away for long (e.g. the daily quota): say so now.
-        return _unavailable_error(album_id, cooldown, url)
+        return _unavailable_error(album_id, cooldown)
     enqueue_fetch(album_id)
     poll = float(setting("COVER_POLL_SECONDS"))
-    return Lookup(album_id, "pending", retry_after=max(poll, cooldown), spotify_url=url)
+    return Lookup(album_id, "pending", retry_after=max(poll, cooldown))

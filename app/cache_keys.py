@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
+
+from app.models import as_utc
 
 Kind = Literal["cover", "metadata"]
 KINDS: tuple[Kind, ...] = ("cover", "metadata")
@@ -21,9 +23,7 @@ def lock_key(album_id: int) -> str:
 
 def _json_default(value: object) -> str:
     if isinstance(value, datetime):
-        # SQLite hands timestamps back without a zone; they are stored in UTC.
-        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return aware.isoformat()
+        return as_utc(value).isoformat()
     return str(value)
 
 

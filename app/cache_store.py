@@ -11,6 +11,7 @@ from typing import Any
 
 import redis
 from sqlalchemy import update
+from sqlalchemy.orm import joinedload
 
 from app.cache import entries_from_row, write_entries
 from app.cache_keys import PENDING_KEY, image_allowed, lock_key
@@ -31,8 +32,10 @@ def _update(album_id: int, spotify_id: str, values: dict[str, Any]) -> Album | N
     db.session.commit()
     if not getattr(result, "rowcount", 0):
         return None
-    album = db.session.get(Album, album_id, populate_existing=True)
-    return album
+    # The artist comes along: the Redis cover entry's alt text names it.
+    return db.session.get(
+        Album, album_id, options=[joinedload(Album.artist)], populate_existing=True
+    )
 
 
 def _publish(album: Album | None, album_id: int) -> None:

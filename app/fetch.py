@@ -13,7 +13,6 @@ import logging
 import time
 from collections.abc import Generator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from typing import cast
 
 from flask import current_app
@@ -22,6 +21,7 @@ from sqlalchemy import select
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from app import stats
+from app.cache import is_stale
 from app.cache_keys import PENDING_KEY
 from app.cache_store import release_lock, store_album, store_failure, store_not_found
 from app.config import setting
@@ -125,16 +125,6 @@ def _service() -> SpotifyService:
         service = SpotifyService(limiter, settings, redis_client)
         current_app.extensions["spotify"] = service
     return service
-
-
-def is_fresh(album: Album) -> bool:
-    cached_at = album.spotify_cover_cached_at or album.spotify_metadata_cached_at
-    if cached_at is None:
-        return False
-    if cached_at.tzinfo is None:
-        cached_at = cached_at.replace(tzinfo=UTC)
-    age = datetime.now(UTC) - cached_at
-    return age < timedelta(seconds=int(setting("COVER_CACHE_TTL")))
 
 
 def _defer_or_requeue(album_id: int, spotify_id: str, wait: float, reason: str) -> Outcome:
@@ -278,7 +268,8 @@ def fetch_album(album_id: int, *, refresh: bool = False, max_wait: float = 2.0) 
         release_lock(album_id)
         return Outcome.SKIPPED
     spotify_id = album.spotify_album_id
-    if not refresh and is_fresh(album):
+    cached_at = album.spotify_cover_cached_at or album.spotify_metadata_cached_at
+    if not refresh and not is_stale(cached_at, "cover"):
         release_lock(album_id)
         return Outcome.CACHED
     service = _service()

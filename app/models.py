@@ -22,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import Base
+from app.spotify.ids import album_url
 
 TITLE_MAX = 500
 NAME_MAX = 300
@@ -31,6 +32,11 @@ URL_MAX = 500
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def as_utc(value: datetime) -> datetime:
+    """Timestamps are stored in UTC, but SQLite hands them back without a zone."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 def name_key(value: str) -> str:
@@ -142,9 +148,11 @@ class Album(Base):
     @property
     def spotify_link(self) -> str | None:
         """The album's page on Spotify (for attribution and the detail page)."""
-        if self.spotify_album_id:
-            return f"https://open.spotify.com/album/{self.spotify_album_id}"
-        return None
+        return album_url(self.spotify_album_id) if self.spotify_album_id else None
+
+    @property
+    def cover_alt(self) -> str:
+        return f"Cover of {self.title} by {self.artist.name}"
 
     def __repr__(self) -> str:
         return f"<Album {self.id} {self.title!r}>"

@@ -7,6 +7,7 @@ Counting is best effort: a Redis hiccup never fails a request.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import cast
 
 import redis
@@ -17,26 +18,23 @@ log = logging.getLogger(__name__)
 STATS_KEY = "stats:counters"
 
 
-def incr(field: str, amount: int = 1) -> None:
+def _record(field: str, add: Callable[[redis.Redis], object]) -> None:
     client = available_redis()
     if client is None:
         return
     try:
-        client.hincrby(STATS_KEY, field, amount)
+        add(client)
     except redis.RedisError:
         mark_redis_down()
-        log.debug("stats counter %s not recorded", field)
+        log.debug("stats field %s not recorded", field)
+
+
+def incr(field: str, amount: int = 1) -> None:
+    _record(field, lambda client: client.hincrby(STATS_KEY, field, amount))
 
 
 def add_seconds(field: str, seconds: float) -> None:
-    client = available_redis()
-    if client is None:
-        return
-    try:
-        client.hincrbyfloat(STATS_KEY, field, seconds)
-    except redis.RedisError:
-        mark_redis_down()
-        log.debug("stats timer %s not recorded", field)
+    _record(field, lambda client: client.hincrbyfloat(STATS_KEY, field, seconds))
 
 
 def read_all() -> dict[str, float]:

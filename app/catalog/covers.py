@@ -13,7 +13,7 @@ from app.cache import Lookup
 from app.cache_keys import image_allowed
 from app.catalog.polling import Messages, not_ready
 from app.config import setting
-from app.models import Album, FetchStatus
+from app.models import Album, FetchStatus, as_utc
 
 CoverState = Literal["ready", "pending", "unavailable", "no-spotify"]
 TILE_WIDTH = 300  # px: the Spotify image size a tile should download
@@ -79,22 +79,16 @@ def _fragment_url(album_id: int, attempt: int) -> str:
     return url_for("catalog.cover_art", **args)
 
 
-def alt_text(title: str, artist: str) -> str:
-    return f"Cover of {title} by {artist}"
-
-
 def cover_view(album: Album, trigger: str = "intersect once") -> CoverView:
     """A tile's cover when the page is rendered: inline if cached, else a lazy skeleton."""
-    alt = alt_text(album.title, album.artist.name)
+    alt = album.cover_alt
     if album.spotify_cover_url:
         return ready_view(album.spotify_images, album.spotify_cover_url, alt)
     if not album.spotify_album_id:
         return CoverView("no-spotify", alt=alt, message="No Spotify link")
     status = album.spotify_fetch_status
     retry_at = album.spotify_next_retry_at
-    if retry_at is not None and retry_at.tzinfo is None:
-        retry_at = retry_at.replace(tzinfo=UTC)
-    waiting = retry_at is not None and retry_at > datetime.now(UTC)
+    waiting = retry_at is not None and as_utc(retry_at) > datetime.now(UTC)
     if status == FetchStatus.NOT_FOUND or (
         status == FetchStatus.OK and album.spotify_metadata_json
     ):

@@ -150,5 +150,10 @@ class Limiter:
         return bool(self._cooldown(keys=[self.cooldown_key], args=[ms, reason]))
 
     def cooldown_remaining(self) -> float:
-        ms = int(self.redis.pttl(self.cooldown_key))  # pyright: ignore[reportArgumentType]
-        return max(0, ms) / 1000
+        return cooldown_remaining(self.redis, self.cooldown_key)
+
+
+def cooldown_remaining(client: redis.Redis, key: str = COOLDOWN_KEY) -> float:
+    """Seconds until Spotify may be called again (0 when there is no cooldown)."""
+    ms = int(client.pttl(key))  # pyright: ignore[reportArgumentType]
+    return max(0, ms) / 1000

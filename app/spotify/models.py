@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.spotify.ids import album_url
+
 
 @dataclass(frozen=True, slots=True)
 class Image:
@@ -49,7 +51,7 @@ class AlbumData:
 
     @property
     def spotify_url(self) -> str:
-        return f"https://open.spotify.com/album/{self.spotify_id}"
+        return album_url(self.spotify_id)
 
     def metadata_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
