@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -172,25 +173,49 @@ def forget(album_ids: list[int]) -> None:
         log.warning("could not drop %d stale Redis entries", len(keys))
 
 
+def send_fetch_task(
+    album_id: int,
+    *,
+    refresh: bool = False,
+    requested_at: float | None = None,
+    countdown: float = 0.0,
+) -> bool:
+    """Put one fetch task on the queue; False (logged) when the broker refuses it."""
+    celery: Celery[Any] = current_app.extensions["celery"]
+    kwargs: dict[str, Any] = {"refresh": refresh, "requested_at": requested_at}
+    try:
+        celery.send_task(
+            FETCH_ALBUM_TASK,
+            args=[album_id],
+            kwargs=kwargs,
+            countdown=countdown or None,
+            retry=False,  # a web request must not hang on a broken broker; the next poll retries
+        )
+    except Exception:
+        log.exception("could not queue a fetch for album %s", album_id)
+        return False
+    return True
+
+
 def enqueue_fetch(album_id: int, *, refresh: bool = False) -> bool:
-    """Queue one fetch unless one is already under way (single flight)."""
+    """Queue one fetch unless one is queued or under way (single flight).
+
+    The "queued" lock is short (FETCH_LOCK_SECONDS): if the task is lost, the lock
+    lapses and the next poll queues another; a worker that starts the task holds
+    the album with a lease it renews (see app.fetch_claims).
+    """
     client = available_redis()
     if client is None:
         return False
     try:
         if not client.set(lock_key(album_id), "queued", nx=True, ex=setting("FETCH_LOCK_SECONDS")):
             return False
+        client.eval(QUEUE_SCRIPT, 1, PENDING_KEY, album_id)
     except redis.RedisError:
         mark_redis_down()
         return False  # no Redis means no broker either; the next poll tries again
-    celery: Celery[Any] = current_app.extensions["celery"]
-    try:
-        client.eval(QUEUE_SCRIPT, 1, PENDING_KEY, album_id)
-        celery.send_task(
-            FETCH_ALBUM_TASK, args=[album_id], kwargs={"refresh": refresh}, retry=False
-        )
-    except Exception:
-        log.exception("could not queue a fetch for album %s", album_id)
+    requested_at = time.time() if refresh else None
+    if not send_fetch_task(album_id, refresh=refresh, requested_at=requested_at):
         with contextlib.suppress(redis.RedisError):
             client.delete(lock_key(album_id))
             client.zrem(PENDING_KEY, album_id)

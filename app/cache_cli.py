@@ -18,11 +18,13 @@ from app.cache_stats import collect
 from app.cli import progress
 from app.config import setting
 from app.extensions import db
-from app.fetch import Outcome, RequeueError, fetch_album
+from app.fetch import FetchRequest, Outcome, RequeueError, fetch_album
 from app.models import Album, Artist, Genre, name_key
 
 # The CLI waits for the limiter like a patient worker would, but not for hours.
 INLINE_MAX_WAIT = 30.0
+# Someone is watching the progress bar: a few backed-off tries, not the workers' minutes.
+INLINE_ATTEMPTS = 3
 
 
 def _label(album: Album) -> str:
@@ -47,13 +49,15 @@ def _selection(
 
 
 def _fetch_inline(album_id: int) -> Outcome:
-    """Fetch one album, waiting out short limiter waits; give up on long ones."""
+    """Fetch one album, waiting out short limiter waits and backoffs; give up on long ones."""
+    request = FetchRequest(album_id, refresh=True, attempts=INLINE_ATTEMPTS)
     while True:
         try:
-            return fetch_album(album_id, refresh=True, max_wait=INLINE_MAX_WAIT)
+            return fetch_album(request, max_wait=INLINE_MAX_WAIT)
         except RequeueError as exc:
             if exc.countdown > float(setting("REQUEUE_MAX_SECONDS")):
                 return Outcome.DEFERRED
+            request = exc.request
             time.sleep(exc.countdown)
 
 

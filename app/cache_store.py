@@ -1,7 +1,8 @@
 """Write path: a fetch result lands in the database row, then in Redis.
 
 The database is written first and is the durable truth; if the process dies before
-Redis is written, the read path finds the row and backfills Redis.
+Redis is written, the read path finds the row and backfills Redis. The fetch lock is
+released by the caller (app.fetch_claims), after the entries are in place.
 """
 
 from __future__ import annotations
@@ -9,14 +10,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import redis
 from sqlalchemy import update
 from sqlalchemy.orm import joinedload
 
 from app.cache import entries_from_row, write_entries
-from app.cache_keys import PENDING_KEY, image_allowed, lock_key
+from app.cache_keys import image_allowed
 from app.config import setting
-from app.extensions import db, get_redis
+from app.extensions import db
 from app.models import Album, FetchStatus
 from app.spotify.models import AlbumData
 
@@ -41,18 +41,6 @@ def _update(album_id: int, spotify_id: str, values: dict[str, Any]) -> Album | N
 def _publish(album: Album | None, album_id: int) -> None:
     if album is not None:
         write_entries(album_id, entries_from_row(album))
-    release_lock(album_id)
-
-
-def release_lock(album_id: int) -> None:
-    """This album's fetch is over: others may queue one again."""
-    try:
-        pipe = get_redis().pipeline()  # pyright: ignore[reportUnknownMemberType]
-        pipe.delete(lock_key(album_id))
-        pipe.zrem(PENDING_KEY, album_id)
-        pipe.execute()
-    except redis.RedisError:  # the lock expires by itself anyway
-        return
 
 
 def store_album(album_id: int, spotify_id: str, data: AlbumData) -> Album | None:

@@ -97,7 +97,11 @@ class Config:
         self.SPOTIFY_RATE_PER_SEC: float = _env_float("SPOTIFY_RATE_PER_SEC", 3.0)
         self.SPOTIFY_BURST: int = _env_int("SPOTIFY_BURST", 10)
         self.SPOTIFY_MAX_CONCURRENT: int = _env_int("SPOTIFY_MAX_CONCURRENT", 10)
-        self.SPOTIFY_RETRY_ATTEMPTS: int = _env_int("SPOTIFY_RETRY_ATTEMPTS", 3)
+        # Tries per fetch for transient errors (5xx, timeouts), each after a re-queue with
+        # exponential backoff and jitter: 2 s, 4 s, 8 s ... up to 60 s, about 5 minutes in all.
+        self.SPOTIFY_RETRY_ATTEMPTS: int = _env_int("SPOTIFY_RETRY_ATTEMPTS", 10)
+        self.SPOTIFY_RETRY_BASE_SECONDS: float = _env_float("SPOTIFY_RETRY_BASE_SECONDS", 2.0)
+        self.SPOTIFY_RETRY_MAX_SECONDS: float = _env_float("SPOTIFY_RETRY_MAX_SECONDS", 60.0)
         self.SPOTIFY_TIMEOUT: float = _env_float("SPOTIFY_TIMEOUT", 10.0)
         self.SPOTIFY_BATCH: str = _env_choice("SPOTIFY_BATCH", "auto", ("auto", "on", "off"))
         self.SPOTIFY_IMAGE_HOSTS: tuple[str, ...] = tuple(
@@ -111,8 +115,14 @@ class Config:
         self.NOT_FOUND_TTL: int = _env_int("NOT_FOUND_TTL", 7 * 24 * 3600)
         # After the retries of one fetch fail, wait this long before the next fetch.
         self.ERROR_RETRY_SECONDS: int = _env_int("ERROR_RETRY_SECONDS", 300)
-        # Single-flight lock: one fetch per album in this window, however many viewers.
-        self.FETCH_LOCK_SECONDS: int = _env_int("FETCH_LOCK_SECONDS", 120)
+        # Single flight: a queued fetch holds its album this long before a worker takes it;
+        # a lost task therefore delays the album by at most this much.
+        self.FETCH_LOCK_SECONDS: int = _env_int("FETCH_LOCK_SECONDS", 10)
+        # A worker holds the album it fetches with a lease this long, renewed while it
+        # works; a killed worker's albums are queued again once it lapses.
+        self.FETCH_LEASE_SECONDS: float = _env_float("FETCH_LEASE_SECONDS", 5.0)
+        # Workers publish a heartbeat this often; /healthz calls a worker gone after 3 misses.
+        self.WORKER_HEARTBEAT_SECONDS: float = _env_float("WORKER_HEARTBEAT_SECONDS", 5.0)
         # A worker waits this long for the limiter, then re-queues the task instead.
         self.WORKER_MAX_WAIT: float = _env_float("WORKER_MAX_WAIT", 2.0)
         # Waits longer than this (long 429 cooldowns, the daily quota) are not re-queued:

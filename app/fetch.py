@@ -4,6 +4,11 @@ Used by the Celery task and by `flask refresh-cache`. Waiting is bounded: a call
 says how long it may wait for the limiter; a longer wait raises RequeueError (the
 worker re-queues the task with that countdown) or, past REQUEUE_MAX_SECONDS,
 records a temporary failure so the next view tries again.
+
+Every fetch first takes the album (a renewed lease, see `app.fetch_claims`), so a
+duplicate task, a killed worker or a lost message never costs a second Spotify call
+nor leaves an album waiting for a long lock to expire. Transient Spotify errors are
+retried by re-queueing with exponential backoff and jitter, never back to back.
 """
 
 from __future__ import annotations
@@ -13,20 +18,23 @@ import logging
 import time
 from collections.abc import Generator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from typing import cast
 
 from flask import current_app
 from redis import Redis
 from sqlalchemy import select
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+from tenacity import RetryCallState, Retrying, wait_exponential, wait_random
 
 from app import stats
-from app.cache import is_stale
+from app.cache import is_stale, send_fetch_task
 from app.cache_keys import PENDING_KEY
-from app.cache_store import release_lock, store_album, store_failure, store_not_found
+from app.cache_store import store_album, store_failure, store_not_found
 from app.config import setting
 from app.extensions import db, get_redis
-from app.models import Album
+from app.fetch_claims import Claim
+from app.models import Album, as_utc
 from app.spotify.client import MAX_BATCH, SpotifyClient, SpotifySettings
 from app.spotify.errors import (
     AlbumNotFoundError,
@@ -49,24 +57,47 @@ class Outcome(enum.StrEnum):
     NOT_FOUND = "not_found"
     FAILED = "failed"
     DEFERRED = "deferred"  # Spotify asked us to wait long; retried on a later view
-    SKIPPED = "skipped"  # no such album, or no Spotify link
+    SKIPPED = "skipped"  # no such album, no Spotify link, or another worker has it
+
+
+@dataclass(frozen=True, slots=True)
+class FetchRequest:
+    """One album to fetch, as a task carries it across re-queues."""
+
+    album_id: int
+    refresh: bool = False
+    # When the refresh was asked for (epoch seconds): data cached after it is fresh
+    # enough, so a duplicate refresh task makes no second call.
+    requested_at: float | None = None
+    failures: int = 0  # transient failures so far, across re-queues
+    attempts: int | None = None  # tries for transient errors; None: SPOTIFY_RETRY_ATTEMPTS
 
 
 class RequeueError(Exception):
-    """Try this fetch again in `countdown` seconds (the limiter said wait)."""
+    """Try this fetch again in `countdown` seconds, as `request` says."""
 
-    def __init__(self, countdown: float, reason: str) -> None:
+    def __init__(self, countdown: float, reason: str, request: FetchRequest) -> None:
         super().__init__(f"re-queue in {countdown:.1f} s ({reason})")
         self.countdown = countdown
+        self.request = request
+
+
+@dataclass(slots=True)
+class _CallBudget:
+    max_wait: float
+    prepaid: int = 0  # calls already holding a limiter slot (see SpotifyService.reserved)
 
 
 class SpotifyService:
-    """Per-process limiter and client; each caller sets how long it may wait."""
+    """The limiter and client of this process; each caller says how long it may wait.
+
+    The wait budget lives in a context variable, so threads of one worker (the
+    threads pool) never see each other's budget.
+    """
 
     def __init__(self, limiter: Limiter, settings: SpotifySettings, redis_client: Redis) -> None:
         self.limiter = limiter
-        self.max_wait = 2.0
-        self._prepaid = 0  # calls already holding a limiter slot (see reserved())
+        self._budget: ContextVar[_CallBudget | None] = ContextVar("spotify_budget", default=None)
         self.client = SpotifyClient(
             settings,
             redis_client=redis_client,
@@ -75,15 +106,29 @@ class SpotifyService:
         )
 
     @contextmanager
+    def waiting_at_most(self, max_wait: float) -> Generator[None]:
+        """Calls made inside wait at most `max_wait` seconds each for the limiter."""
+        token = self._budget.set(_CallBudget(max_wait))
+        try:
+            yield
+        finally:
+            self._budget.reset(token)
+
+    def _current(self) -> _CallBudget:
+        budget = self._budget.get()
+        if budget is None:
+            raise RuntimeError("Spotify calls need a wait budget: use waiting_at_most()")
+        return budget
+
+    @contextmanager
     def guard(self) -> Generator[None]:
         """Wraps every HTTP call: a limiter slot, and the time spent waiting for it."""
-        if self._prepaid:
-            self._prepaid -= 1
+        budget = self._current()
+        if budget.prepaid:
+            budget.prepaid -= 1
             yield
             return
-        started = time.monotonic()
-        with self.limiter.slot(self.max_wait):
-            stats.add_seconds("limiter:wait_seconds", time.monotonic() - started)
+        with self._slot(budget.max_wait):
             yield
 
     @contextmanager
@@ -93,14 +138,20 @@ class SpotifyService:
         A batch worker waits, then picks the albums to fetch, so the batch fills up
         with everything that was queued while it waited.
         """
-        started = time.monotonic()
-        with self.limiter.slot(self.max_wait):
-            stats.add_seconds("limiter:wait_seconds", time.monotonic() - started)
-            self._prepaid = 1
+        budget = self._current()
+        with self._slot(budget.max_wait):
+            budget.prepaid = 1
             try:
                 yield
             finally:
-                self._prepaid = 0
+                budget.prepaid = 0
+
+    @contextmanager
+    def _slot(self, max_wait: float) -> Generator[None]:
+        started = time.monotonic()
+        with self.limiter.slot(max_wait):
+            stats.add_seconds("limiter:wait_seconds", time.monotonic() - started)
+            yield
 
 
 def _service() -> SpotifyService:
@@ -127,38 +178,56 @@ def _service() -> SpotifyService:
     return service
 
 
-def _defer_or_requeue(album_id: int, spotify_id: str, wait: float, reason: str) -> Outcome:
-    if wait > float(setting("REQUEUE_MAX_SECONDS")):
+def transient_backoff(failures: int) -> float:
+    """Seconds before the next try after `failures` transient failures in a row.
+
+    Exponential from SPOTIFY_RETRY_BASE_SECONDS up to SPOTIFY_RETRY_MAX_SECONDS, plus
+    up to one base of jitter so albums that failed together do not retry together.
+    """
+    base = float(setting("SPOTIFY_RETRY_BASE_SECONDS"))
+    strategy = wait_exponential(multiplier=base, max=float(setting("SPOTIFY_RETRY_MAX_SECONDS")))
+    state = RetryCallState(Retrying(), None, (), {})
+    state.attempt_number = max(1, failures)
+    return (strategy + wait_random(0, base))(state)
+
+
+def _settle(exc: Exception, request: FetchRequest, spotify_id: str) -> Outcome | RequeueError:
+    """What a failed call means for one album: an outcome (stored) or a re-queue."""
+    album_id = request.album_id
+    wait: float | None = None
+    if isinstance(exc, LimiterBusyError):
+        wait, reason = exc.retry_in, f"limiter: {exc.reason}"
+    elif isinstance(exc, RateLimitedError):
+        wait, reason = exc.retry_after, str(exc)
+    elif isinstance(exc, AlbumNotFoundError):
+        store_not_found(album_id, spotify_id, str(exc))
+        return Outcome.NOT_FOUND
+    elif isinstance(exc, TransientError):
+        failures = request.failures + 1
+        stats.incr("fetch:transient_failures")
+        attempts = request.attempts or int(setting("SPOTIFY_RETRY_ATTEMPTS"))
+        if failures < max(1, attempts):
+            countdown = transient_backoff(failures)
+            log.info("album %s: %s; try %d again in %.1f s", album_id, exc, failures, countdown)
+            return RequeueError(countdown, str(exc), replace(request, failures=failures))
+        reason = f"{exc} ({failures} tries)"
+    else:
+        reason = str(exc)
+    if wait is not None:
+        if wait <= float(setting("REQUEUE_MAX_SECONDS")):
+            return RequeueError(wait, reason, request)
         store_failure(album_id, spotify_id, reason, wait)
         return Outcome.DEFERRED
-    raise RequeueError(wait, reason)
+    log.warning("album %s: %s", album_id, reason)
+    store_failure(album_id, spotify_id, reason, float(setting("ERROR_RETRY_SECONDS")))
+    return Outcome.FAILED
 
 
-def _retrying() -> Retrying:
-    """Transient errors are retried here, with exponential backoff and jitter."""
-    return Retrying(
-        retry=retry_if_exception_type(TransientError),
-        stop=stop_after_attempt(max(1, int(setting("SPOTIFY_RETRY_ATTEMPTS")))),
-        wait=wait_random_exponential(multiplier=0.25, max=4),
-        reraise=True,
-    )
-
-
-def _failed(service: SpotifyService, exc: Exception, album_id: int, spotify_id: str) -> Outcome:
-    """Record what a failed call means for this album (or raise RequeueError)."""
-    if isinstance(exc, LimiterBusyError):
-        return _defer_or_requeue(album_id, spotify_id, exc.retry_in, f"limiter: {exc.reason}")
+def _note_rate_limit(service: SpotifyService, exc: Exception) -> None:
     if isinstance(exc, RateLimitedError):
         service.limiter.set_cooldown(exc.retry_after)
         stats.incr("spotify:429")
         log.warning("Spotify 429: all workers pause for %.0f s", exc.retry_after)
-        return _defer_or_requeue(album_id, spotify_id, exc.retry_after, str(exc))
-    if isinstance(exc, AlbumNotFoundError):
-        store_not_found(album_id, spotify_id, str(exc))
-        return Outcome.NOT_FOUND
-    log.warning("album %s: %s", album_id, exc)
-    store_failure(album_id, spotify_id, str(exc), float(setting("ERROR_RETRY_SECONDS")))
-    return Outcome.FAILED
 
 
 # Pop the oldest ARGV[1] queued albums once that many are queued, or once the oldest
@@ -182,17 +251,17 @@ return false
 """
 
 
-def _pop_batch() -> list[int]:
-    """Queued album ids for one several-albums call (waits briefly for a full batch).
+def _pop_batch(limit: int) -> list[int]:
+    """Up to `limit` other queued albums to fetch along (waits briefly for a full batch).
 
-    Every queued album has a queued task, and every task pops before it ends, so
-    an album never stays queued without somebody coming for it.
+    They are only candidates: the caller takes them (`Claim.take`) before fetching,
+    and hands back to a new task whatever it does not fetch.
     """
     pop = get_redis().register_script(_POP_BATCH)
     wait_ms = int(BATCH_FILL_SECONDS * 1000)
     give_up = time.monotonic() + 10 * BATCH_FILL_SECONDS
     while True:
-        args = [MAX_BATCH, wait_ms, BATCH_QUIET_MS, wait_ms * 4]
+        args = [limit, wait_ms, BATCH_QUIET_MS, wait_ms * 4]
         popped = cast(list[bytes] | None, pop(keys=[PENDING_KEY], args=args))
         if popped is not None:
             return [int(member) for member in popped[::2]]  # member, score, member, …
@@ -201,88 +270,126 @@ def _pop_batch() -> list[int]:
         time.sleep(0.02)
 
 
-def _spotify_ids(album_ids: list[int]) -> dict[int, str]:
+def _needing_fetch(album_ids: list[int]) -> dict[int, str]:
+    """Spotify ids of these albums that have a link and no fresh cache."""
+    if not album_ids:
+        return {}
     rows = db.session.execute(
-        select(Album.id, Album.spotify_album_id).where(
-            Album.id.in_(album_ids), Album.spotify_album_id.is_not(None)
-        )
+        select(
+            Album.id,
+            Album.spotify_album_id,
+            Album.spotify_cover_cached_at,
+            Album.spotify_metadata_cached_at,
+        ).where(Album.id.in_(album_ids))
     ).all()
-    db.session.rollback()
-    found: dict[int, str] = {}
-    for album_id, spotify_id in rows:
-        if spotify_id:
-            found[album_id] = spotify_id
-    return found
+    db.session.rollback()  # release the connection while Spotify answers
+    return {
+        album_id: spotify_id
+        for album_id, spotify_id, cover_at, metadata_at in rows
+        if spotify_id and is_stale(cover_at or metadata_at, "cover")
+    }
 
 
-def _give_back(album_ids: list[int]) -> None:
-    if album_ids:
-        # Score 0: the oldest possible, so the next batch takes them at once.
-        scores: dict[str, float] = {str(album_id): 0.0 for album_id in album_ids}
-        get_redis().zadd(PENDING_KEY, scores)
+def _hand_back(claim: Claim, albums: dict[int, str], countdown: float) -> None:
+    """Albums taken from the batch queue but not fetched: each gets a task of its own."""
+    requested_at = time.time()
+    for album_id in albums:
+        sent = send_fetch_task(
+            album_id, refresh=True, requested_at=requested_at, countdown=countdown
+        )
+        if sent:
+            claim.requeued([album_id], countdown)
+        else:
+            claim.release([album_id])  # the next poll queues it again
 
 
-def _fetch_batch(service: SpotifyService, album_id: int, spotify_id: str) -> Outcome | None:
-    """One several-albums call for up to 20 queued albums, this one or others.
+def _fetch_batch(
+    service: SpotifyService, claim: Claim, request: FetchRequest, spotify_id: str
+) -> Outcome | None:
+    """One several-albums call for this album and up to 19 other queued albums.
 
-    None means the batch endpoint is unavailable: fall back to a single lookup.
+    None means the batch endpoint is unavailable: fetch this album on its own.
     """
-    popped: list[int] = []
-    wanted: dict[int, str] = {}
+    others: dict[int, str] = {}
     try:
         with service.reserved():  # wait for the limiter first, then fill the batch
-            popped = _pop_batch()
-            wanted = _spotify_ids(popped)
-            if not wanted:
-                return Outcome.SKIPPED  # other workers' batches took every album
-            found = _retrying()(service.client.albums, list(wanted.values()))
+            taken = claim.take(_pop_batch(MAX_BATCH - 1))
+            others = _needing_fetch([i for i in taken if i != request.album_id])
+            claim.release(set(taken) - set(others))
+            wanted = {request.album_id: spotify_id} | others
+            found = service.client.albums(list(wanted.values()))
     except BatchUnavailableError:
-        _give_back(popped)
+        _hand_back(claim, others, 0)
         return None
-    except (LimiterBusyError, RateLimitedError) as exc:
-        _give_back(popped)  # this task, re-queued, comes back for them
-        return _failed(service, exc, album_id, spotify_id)
-    except SpotifyError as exc:
-        outcomes = {i: _failed(service, exc, i, s) for i, s in wanted.items()}
-        return outcomes.get(album_id, Outcome.SKIPPED)
-    outcome = Outcome.SKIPPED
-    for each_id, each_spotify_id in wanted.items():
+    except (SpotifyError, LimiterBusyError) as exc:
+        _note_rate_limit(service, exc)
+        for other_id, other_spotify_id in others.items():
+            settled = _settle(exc, FetchRequest(other_id), other_spotify_id)
+            if isinstance(settled, RequeueError):
+                _hand_back(claim, {other_id: other_spotify_id}, settled.countdown)
+        settled = _settle(exc, request, spotify_id)
+        if isinstance(settled, RequeueError):
+            raise settled from exc
+        return settled
+    for each_id, each_spotify_id in ({request.album_id: spotify_id} | others).items():
         data = found.get(each_spotify_id)
         if data is None:
             store_not_found(each_id, each_spotify_id, "Spotify has no album with this id")
         else:
             store_album(each_id, each_spotify_id, data)
-        if each_id == album_id:
-            outcome = Outcome.REFRESHED if data is not None else Outcome.NOT_FOUND
-    return outcome
+        claim.release([each_id])
+    return Outcome.REFRESHED if found.get(spotify_id) is not None else Outcome.NOT_FOUND
 
 
-def fetch_album(album_id: int, *, refresh: bool = False, max_wait: float = 2.0) -> Outcome:
+def _fresh(album: Album, request: FetchRequest) -> bool:
+    cached_at = album.spotify_cover_cached_at or album.spotify_metadata_cached_at
+    if not request.refresh:
+        return not is_stale(cached_at, "cover")
+    if request.requested_at is None or cached_at is None:
+        return False
+    # A refresh asked for at T is done by any fetch that finished after T.
+    return as_utc(cached_at).timestamp() >= request.requested_at
+
+
+def _fetch_taken(service: SpotifyService, claim: Claim, request: FetchRequest) -> Outcome:
+    album = db.session.get(Album, request.album_id, populate_existing=True)
+    if album is None or not album.spotify_album_id:
+        return Outcome.SKIPPED
+    if _fresh(album, request):
+        return Outcome.CACHED
+    spotify_id = album.spotify_album_id
+    db.session.rollback()  # release the database connection while we wait on Spotify
+    if service.client.batch_available():
+        outcome = _fetch_batch(service, claim, request, spotify_id)
+        if outcome is not None:
+            return outcome
+    try:
+        data = service.client.album(spotify_id)
+    except (SpotifyError, LimiterBusyError) as exc:
+        _note_rate_limit(service, exc)
+        settled = _settle(exc, request, spotify_id)
+        if isinstance(settled, RequeueError):
+            raise settled from exc
+        return settled
+    store_album(request.album_id, spotify_id, data)
+    return Outcome.REFRESHED
+
+
+def fetch_album(request: FetchRequest, *, max_wait: float = 2.0) -> Outcome:
     """Fetch and store one album; idempotent (a fresh cache means no call).
 
     With batch lookups available (extended-quota apps), one call also fetches up
     to 19 other queued albums; their own tasks then find them cached.
+    Raises RequeueError when the fetch should run again later; the album's lock
+    then says "queued" until then.
     """
-    album = db.session.get(Album, album_id, populate_existing=True)
-    if album is None or not album.spotify_album_id:
-        release_lock(album_id)
-        return Outcome.SKIPPED
-    spotify_id = album.spotify_album_id
-    cached_at = album.spotify_cover_cached_at or album.spotify_metadata_cached_at
-    if not refresh and not is_stale(cached_at, "cover"):
-        release_lock(album_id)
-        return Outcome.CACHED
     service = _service()
-    service.max_wait = max_wait
-    # Release the database connection while we wait on Spotify.
-    db.session.rollback()
-    if service.client.batch_available():
-        outcome = _fetch_batch(service, album_id, spotify_id)
-        if outcome is not None:
-            return outcome
-    try:
-        data = _retrying()(service.client.album, spotify_id)
-    except (SpotifyError, LimiterBusyError) as exc:
-        return _failed(service, exc, album_id, spotify_id)
-    store_album(album_id, spotify_id, data)
-    return Outcome.REFRESHED
+    lease, grace = float(setting("FETCH_LEASE_SECONDS")), float(setting("FETCH_LOCK_SECONDS"))
+    with Claim(get_redis(), lease, grace) as claim, service.waiting_at_most(max_wait):
+        if not claim.take([request.album_id]):
+            return Outcome.SKIPPED  # another worker is fetching it right now
+        try:
+            return _fetch_taken(service, claim, request)
+        except RequeueError as exc:
+            claim.requeued([request.album_id], exc.countdown)
+            raise

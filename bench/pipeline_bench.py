@@ -90,7 +90,6 @@ class Bench:
         """The app and two worker processes with these settings, on an empty catalog."""
         self.env = pipeline_env(self.database_url, REDIS_URL, self.sim.url) | {
             "SPOTIFY_BATCH": "off",
-            "FETCH_LOCK_SECONDS": "60",
             "CELERY_VISIBILITY_TIMEOUT": "600",
         }
         self.env |= settings
@@ -103,8 +102,7 @@ class Bench:
                 db.session.execute(delete(table))  # type: ignore[arg-type]
             db.session.commit()
         self.workers = [
-            Worker(self.env, self.log_dir, concurrency=CONCURRENCY).start(app.extensions["celery"])
-            for _ in range(WORKERS)
+            Worker(self.env, self.log_dir, concurrency=CONCURRENCY).start() for _ in range(WORKERS)
         ]
         try:
             yield app
@@ -346,7 +344,7 @@ def main() -> None:
         "Command: `.venv/bin/python -m bench.pipeline_bench` (`make bench`)",
         "",
         f"Machine: {machine_line()}. Simulator latency {LATENCY_MS} ms per call; PostgreSQL, "
-        f"Redis, {WORKERS} `celery worker` processes (prefork, concurrency {CONCURRENCY} each); "
+        f"Redis, {WORKERS} `celery worker` processes (threads, concurrency {CONCURRENCY} each); "
         "tiles are polled as the browser polls them (every 250 ms for 2 s, then x1.3).",
         "",
     ]

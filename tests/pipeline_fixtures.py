@@ -14,7 +14,7 @@ from app import create_app
 from app.config import TestConfig
 from app.extensions import db, get_redis
 from app.models import Album, Artist, Genre, album_genres
-from tests.pipeline import Pipeline, Worker, celery_of, pipeline_env
+from tests.pipeline import Pipeline, Worker, pipeline_env
 from tests.services import drop_postgres_database, postgres_database, redis_url
 from tools.spotify_sim import SimServer, SimSettings
 
@@ -35,7 +35,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             upgrade()
             db.engine.dispose()
         log_dir = tmp_path_factory.mktemp("workers")
-        running = Pipeline(app, sim, Worker(env, log_dir).start(celery_of(app)), env, log_dir)
+        running = Pipeline(app, sim, Worker(env, log_dir).start(), env, log_dir)
         try:
             yield running
         finally:

@@ -5,13 +5,17 @@ from __future__ import annotations
 import atexit
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+
+import redis
+
+from app.health import HEARTBEAT_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,31 +34,37 @@ def pipeline_env(database_url: str, redis_url: str, sim_url: str) -> dict[str, s
         "SPOTIFY_RATE_PER_SEC": "50",
         "SPOTIFY_BURST": "20",
         "SPOTIFY_TIMEOUT": "5",
-        "SPOTIFY_RETRY_ATTEMPTS": "3",
+        "SPOTIFY_RETRY_ATTEMPTS": "10",
+        # Transient errors back off from 0.2 s to 2 s here (2 s to 60 s by default).
+        "SPOTIFY_RETRY_BASE_SECONDS": "0.2",
+        "SPOTIFY_RETRY_MAX_SECONDS": "2",
         # The simulator starts in development mode, where batch lookups are gone.
         "SPOTIFY_BATCH": "off",
         "ERROR_RETRY_SECONDS": "1",
         "FETCH_LOCK_SECONDS": "5",
+        "FETCH_LEASE_SECONDS": "2",
+        "WORKER_HEARTBEAT_SECONDS": "1",
         "CELERY_VISIBILITY_TIMEOUT": "5",
     }
 
 
 class Worker:
-    """One `celery -A celery_app worker` process (with its pool children)."""
+    """One `celery -A celery_app worker` process, with the Procfile's threads pool."""
 
-    def __init__(self, env: Mapping[str, str], log_dir: Path, concurrency: int = 2) -> None:
-        self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
+    def __init__(self, env: Mapping[str, str], log_dir: Path, concurrency: int = 4) -> None:
+        self.name = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
         self.env = dict(os.environ) | dict(env)
         self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
         self.concurrency = concurrency
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, celery: Any, timeout: float = 60) -> Worker:
+    def start(self, timeout: float = 60) -> Worker:
+        """Start the worker and wait until its heartbeat is in Redis."""
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "celery_app", "worker",
-                "--loglevel=INFO", f"--concurrency={self.concurrency}", "--pool=prefork",
+                "--loglevel=INFO", f"--concurrency={self.concurrency}", "--pool=threads",
                 "--without-gossip", "--without-mingle", "-n", self.name,
             ],
             cwd=ROOT,
@@ -69,9 +79,20 @@ class Worker:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"worker exited early:\n{self.log()}")
-            if celery.control.ping(timeout=0.5):
+            if self.alive():
                 return self
+            time.sleep(0.1)
         raise RuntimeError(f"worker did not answer within {timeout} s:\n{self.log()}")
+
+    def alive(self) -> bool:
+        """Whether this worker's heartbeat is in Redis."""
+        client = redis.Redis.from_url(self.env["REDIS_URL"], socket_connect_timeout=1)
+        try:
+            return client.zscore(HEARTBEAT_KEY, self.name) is not None
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]

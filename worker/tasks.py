@@ -8,7 +8,7 @@ from celery import Task, shared_task
 
 from app.celery_setup import FETCH_ALBUM_TASK
 from app.config import setting
-from app.fetch import RequeueError, fetch_album
+from app.fetch import FetchRequest, RequeueError, fetch_album
 
 
 @shared_task(
@@ -16,13 +16,26 @@ from app.fetch import RequeueError, fetch_album
     name=FETCH_ALBUM_TASK,
     acks_late=True,  # a worker killed mid-fetch leaves the task to be redelivered
     reject_on_worker_lost=True,
-    max_retries=None,  # re-queues wait for the limiter; they are not failures
+    max_retries=None,  # re-queues wait for the limiter or back off; fetch_album counts tries
     ignore_result=True,
 )
-def fetch_album_task(self: Task[Any, Any], album_id: int, refresh: bool = False) -> str:
+def fetch_album_task(
+    self: Task[Any, Any],
+    album_id: int,
+    refresh: bool = False,
+    requested_at: float | None = None,
+    failures: int = 0,
+) -> str:
     """Fetch one album's cover and metadata from Spotify (one GET /albums/{id})."""
+    request = FetchRequest(album_id, refresh, requested_at, failures)
     try:
-        outcome = fetch_album(album_id, refresh=refresh, max_wait=float(setting("WORKER_MAX_WAIT")))
+        outcome = fetch_album(request, max_wait=float(setting("WORKER_MAX_WAIT")))
     except RequeueError as exc:
-        raise self.retry(countdown=exc.countdown) from exc
+        again = exc.request
+        kwargs = {
+            "refresh": again.refresh,
+            "requested_at": again.requested_at,
+            "failures": again.failures,
+        }
+        raise self.retry(countdown=exc.countdown, kwargs=kwargs) from exc
     return outcome.value

@@ -14,7 +14,7 @@ from app.extensions import get_redis
 from app.spotify.limiter import DEFAULT_PREFIX
 from tests.helpers import add_album
 from tests.live import serve
-from tests.pipeline import Pipeline, Worker, celery_of, get_json, short_id, wait_for
+from tests.pipeline import Pipeline, Worker, get_json, short_id, wait_for
 from tools.spotify_sim.albums import track_count
 
 pytestmark = [pytest.mark.celery, pytest.mark.xdist_group("pipeline")]
@@ -137,7 +137,7 @@ def test_a_killed_worker_loses_no_album(pipe: Pipeline, pipe_client: FlaskClient
 
     pipe.worker.kill()  # mid-call, before anything was stored
     pipe.sim.state.update(latency_ms=0)
-    pipe.worker = Worker(pipe.env, pipe.log_dir).start(celery_of(pipe.app))
+    pipe.worker = Worker(pipe.env, pipe.log_dir).start()
 
     assert wait_for(pipe_client, album.id, timeout=45)["status"] == "ready"
 
@@ -170,14 +170,14 @@ def test_batch_mode_fetches_twenty_albums_per_call(
     worker = Worker(pipe.env | {"SPOTIFY_BATCH": "auto"}, pipe.log_dir, concurrency=1)
     pipe.worker.stop()  # only the batch-mode worker takes tasks in this test
     try:
-        worker.start(celery_of(pipe.app))
+        worker.start()
         for album in albums:
             pipe_client.get(f"/catalog/album/{album.id}/cover-art/?format=json")
         for album in albums:
             assert wait_for(pipe_client, album.id)["status"] == "ready"
     finally:
         worker.stop()
-        pipe.worker = Worker(pipe.env, pipe.log_dir).start(celery_of(pipe.app))
+        pipe.worker = Worker(pipe.env, pipe.log_dir).start()
     batch_calls = [c for c in pipe.sim.state.api_calls("/v1/albums") if "ids=" in c.path]
     assert 2 <= len(batch_calls) <= 4  # 40 albums, up to 20 a call
     assert len(pipe.sim.state.api_calls("/v1/albums")) == len(batch_calls)

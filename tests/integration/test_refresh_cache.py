@@ -87,7 +87,7 @@ def test_failures_are_listed_with_their_reason(pipe: Pipeline, club: dict[str, A
     assert "refreshed 0, not found 0, failed 4, skipped 1" in output  # the demo has no link
     assert "failed albums:" in output
     assert f"#{club['dummy'].id} Portishead - Dummy: Spotify answered 5" in output
-    assert calls(pipe) == 4 * 3  # three attempts each (SPOTIFY_RETRY_ATTEMPTS=3)
+    assert calls(pipe) == 4 * 3  # three backed-off tries each (refresh-cache's INLINE_ATTEMPTS)
     db.session.expire_all()
     assert club["dummy"].spotify_fetch_status == FetchStatus.ERROR
     assert club["dummy"].spotify_next_retry_at is not None

@@ -29,7 +29,7 @@ def test_development_needs_no_secret_and_defaults_to_sqlite_under_instance(
     assert config.SECRET_KEY
     assert config.SPOTIFY_API_BASE == "https://api.spotify.com/v1/"
     assert config.SPOTIFY_TOKEN_URL == "https://accounts.spotify.com/api/token"
-    assert (config.SPOTIFY_MAX_CONCURRENT, config.SPOTIFY_RETRY_ATTEMPTS) == (10, 3)
+    assert (config.SPOTIFY_MAX_CONCURRENT, config.SPOTIFY_RETRY_ATTEMPTS) == (10, 10)
     assert config.SPOTIFY_IMAGE_HOSTS == ("i.scdn.co",)
 
 

@@ -1,0 +1,157 @@
+"""Who is fetching an album right now: short leases a worker renews while it works.
+
+An album's fetch lock (`album:{id}:fetch-lock`) has two values:
+
+- `queued`: set by the read path with a short TTL when it queues a task. A message
+  that is lost (flushed Redis, dropped by a broker) lets it lapse within seconds, and
+  the next poll queues again.
+- `fetching:<token>`: set by the worker that took the album, with a lease of a few
+  seconds that a background thread renews while the fetch runs. A killed worker stops
+  renewing, the lease lapses, and the next poll queues again.
+
+Duplicate tasks are harmless: a task that finds another worker's live lease leaves
+the album to it, and a task that takes the album checks the database first, so an
+album is fetched from Spotify at most once however many tasks ask for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Iterable
+from typing import Any, cast
+
+import redis
+
+from app.cache_keys import PENDING_KEY, lock_key
+
+log = logging.getLogger(__name__)
+
+# Take every album whose lock is free, queued, lapsed or already ours; skip albums
+# another worker holds. Taken albums leave the batch queue.
+_TAKE = """
+local mine = 'fetching:' .. ARGV[1]
+local taken = {}
+for i = 1, #KEYS - 1 do
+  local value = redis.call('GET', KEYS[i])
+  if (not value) or string.sub(value, 1, 9) ~= 'fetching:' or value == mine then
+    redis.call('SET', KEYS[i], mine, 'PX', ARGV[2])
+    redis.call('ZREM', KEYS[#KEYS], ARGV[i + 2])
+    table.insert(taken, ARGV[i + 2])
+  end
+end
+return taken
+"""
+
+# Renew (ARGV[2] = lease ms), release (ARGV[2] = 0) or hand back as queued for
+# ARGV[3] ms (ARGV[2] = -1) the albums this worker still holds.
+_UPDATE = """
+local mine = 'fetching:' .. ARGV[1]
+local done = 0
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == mine then
+    local mode = tonumber(ARGV[2])
+    if mode > 0 then
+      redis.call('PEXPIRE', KEYS[i], mode)
+    elseif mode == 0 then
+      redis.call('DEL', KEYS[i])
+    else
+      redis.call('SET', KEYS[i], 'queued', 'PX', ARGV[3])
+    end
+    done = done + 1
+  end
+end
+return done
+"""
+
+
+class Claim:
+    """The albums one task execution holds, with a thread that keeps their leases alive.
+
+    Use as a context manager; whatever is still held at the end is released.
+    """
+
+    def __init__(self, client: redis.Redis, lease_seconds: float, queued_seconds: float) -> None:
+        self.token = uuid.uuid4().hex
+        self.held: set[int] = set()
+        self._redis = client
+        self._lease_ms = max(100, int(lease_seconds * 1000))
+        self._queued_ms = max(100, int(queued_seconds * 1000))
+        self._take = client.register_script(_TAKE)
+        self._update = client.register_script(_UPDATE)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+
+    def __enter__(self) -> Claim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def take(self, album_ids: Iterable[int]) -> list[int]:
+        """Hold these albums; returns the ones taken (others are another worker's)."""
+        ids = list(dict.fromkeys(album_ids))
+        if not ids:
+            return []
+        keys = [lock_key(i) for i in ids] + [PENDING_KEY]
+        try:
+            reply = cast(list[Any], self._take(keys=keys, args=[self.token, self._lease_ms, *ids]))
+        except redis.RedisError:
+            # Without Redis there is no single flight to keep; fetching is still right.
+            log.warning("Redis unavailable: fetching albums %s without a lease", ids)
+            reply = ids
+        taken = [int(i) for i in reply]
+        with self._lock:
+            self.held.update(taken)
+        self._start_renewing()
+        return taken
+
+    def release(self, album_ids: Iterable[int]) -> None:
+        """These albums are done: another task may queue them again."""
+        self._finish(album_ids, 0, 0)
+
+    def requeued(self, album_ids: Iterable[int], countdown: float) -> None:
+        """These albums' tasks were queued again to run in `countdown` seconds.
+
+        The lock reads `queued` until the task should have started, plus the usual
+        grace; if that task is lost, the next poll queues another.
+        """
+        self._finish(album_ids, -1, int(countdown * 1000) + self._queued_ms)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.release(list(self.held))
+        if self._renewer is not None:
+            self._renewer.join(timeout=1)
+
+    def _finish(self, album_ids: Iterable[int], mode: int, queued_ms: int) -> None:
+        with self._lock:
+            ids = [i for i in album_ids if i in self.held]
+            self.held.difference_update(ids)
+        if not ids:
+            return
+        try:
+            self._update(keys=[lock_key(i) for i in ids], args=[self.token, mode, queued_ms])
+        except redis.RedisError:
+            log.warning("could not update fetch locks of albums %s; they lapse by themselves", ids)
+
+    def _start_renewing(self) -> None:
+        if self._renewer is None and self.held:
+            self._renewer = threading.Thread(
+                target=self._renew_loop, name=f"claim-{self.token[:6]}", daemon=True
+            )
+            self._renewer.start()
+
+    def _renew_loop(self) -> None:
+        # Renew three times per lease: one missed beat (a GC pause, a slow Redis) is fine.
+        while not self._stop.wait(self._lease_ms / 3000):
+            with self._lock:
+                ids = list(self.held)
+            if not ids:
+                continue
+            try:
+                self._update(keys=[lock_key(i) for i in ids], args=[self.token, self._lease_ms, 0])
+            except redis.RedisError:
+                log.debug("lease renewal failed; retrying at the next beat")
