@@ -41,8 +41,6 @@ def pipeline_env(database_url: str, redis_url: str, sim_url: str) -> dict[str, s
         # The simulator starts in development mode, where batch lookups are gone.
         "SPOTIFY_BATCH": "off",
         "ERROR_RETRY_SECONDS": "1",
-        "FETCH_LOCK_SECONDS": "5",
-        "FETCH_LEASE_SECONDS": "2",
         "WORKER_HEARTBEAT_SECONDS": "1",
         "CELERY_VISIBILITY_TIMEOUT": "5",
     }
