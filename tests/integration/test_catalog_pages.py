@@ -10,10 +10,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.extensions import db
+from app.extensions import db, get_redis
 from app.importer.service import run_import
 from app.importer.sources import Table
 from tests.helpers import add_album
+from worker.heartbeat import Heartbeat
 
 
 def tile_ids(html: str) -> list[int]:
@@ -199,3 +200,13 @@ def test_healthz_reports_database_and_redis(app: Flask, client: FlaskClient) -> 
     assert body["checks"]["database"] == "ok"
     assert body["checks"]["redis"] == "ok"
     assert response.status_code == 200
+
+
+def test_healthz_reads_worker_heartbeats(app: Flask, client: FlaskClient) -> None:
+    assert client.get("/healthz").get_json()["checks"]["worker"] == "no worker heartbeat in 15 s"
+    beat = Heartbeat(get_redis(), "w1@host", interval=5).start()
+    try:
+        assert client.get("/healthz").get_json()["checks"]["worker"] == "ok (1 alive)"
+    finally:
+        beat.stop()  # a clean shutdown says goodbye at once
+    assert client.get("/healthz").get_json()["checks"]["worker"].startswith("no worker")

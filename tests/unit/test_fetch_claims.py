@@ -1,0 +1,98 @@
+"""Fetch locks: one worker per album, leases that lapse when a worker dies, hand-backs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import fakeredis
+import pytest
+import redis
+
+from app import create_app
+from app.cache_keys import PENDING_KEY, lock_key
+from app.config import TestConfig
+from app.fetch import transient_backoff
+from app.fetch_claims import Claim
+from tests.services import redis_url
+
+
+@pytest.fixture(params=["fakeredis", "redis"])
+def client(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
+    if request.param == "fakeredis":
+        yield fakeredis.FakeRedis()
+        return
+    real = redis.Redis.from_url(redis_url())
+    yield real
+    real.flushdb()
+    real.close()
+
+
+def lock(client: redis.Redis, album_id: int) -> str | None:
+    value = client.get(lock_key(album_id))
+    return value.decode() if isinstance(value, bytes) else None
+
+
+def test_an_album_queued_by_a_viewer_is_taken_and_leaves_the_batch_queue(
+    client: redis.Redis,
+) -> None:
+    client.set(lock_key(1), "queued", ex=10)
+    client.zadd(PENDING_KEY, {"1": 1.0, "2": 2.0})
+    with Claim(client, lease_seconds=5, queued_seconds=10) as claim:
+        assert claim.take([1]) == [1]
+        assert lock(client, 1) == f"fetching:{claim.token}"
+        assert client.zrange(PENDING_KEY, 0, -1) == [b"2"]
+    assert lock(client, 1) is None  # done: the next viewer may queue it again
+
+
+def test_an_album_another_worker_fetches_is_left_alone(client: redis.Redis) -> None:
+    with Claim(client, 5, 10) as first, Claim(client, 5, 10) as second:
+        assert first.take([1, 2]) == [1, 2]
+        assert second.take([2, 3]) == [3]
+        second.release([2])  # not second's to release
+        assert lock(client, 2) == f"fetching:{first.token}"
+
+
+def test_a_lease_is_renewed_while_the_worker_lives(client: redis.Redis) -> None:
+    with Claim(client, lease_seconds=0.3, queued_seconds=10) as claim:
+        claim.take([1])
+        time.sleep(0.8)  # well past one lease: only renewals keep it
+        assert lock(client, 1) == f"fetching:{claim.token}"
+
+
+def test_a_dead_workers_lease_lapses_so_the_album_can_be_queued_again(
+    client: redis.Redis,
+) -> None:
+    dead = Claim(client, lease_seconds=0.3, queued_seconds=10)
+    dead.take([1])
+    dead._stop.set()  # pyright: ignore[reportPrivateUsage]  # the process died: no renewals
+    time.sleep(0.5)
+    assert lock(client, 1) is None
+    assert client.set(lock_key(1), "queued", nx=True, ex=10)  # the next poll's enqueue
+
+
+def test_a_requeued_album_reads_queued_until_its_task_is_due(client: redis.Redis) -> None:
+    with Claim(client, lease_seconds=5, queued_seconds=10) as claim:
+        claim.take([1])
+        claim.requeued([1], countdown=30)
+        assert lock(client, 1) == "queued"
+        assert 39_000 < int(client.pttl(lock_key(1))) <= 40_000  # pyright: ignore[reportArgumentType]
+    assert lock(client, 1) == "queued"  # closing the claim does not drop the hand-back
+
+
+def test_a_lapsed_queued_lock_can_be_taken_by_a_late_task(client: redis.Redis) -> None:
+    with Claim(client, 5, 10) as claim:
+        assert claim.take([7]) == [7]  # no lock at all: the task still fetches
+
+
+def test_transient_failures_back_off_from_seconds_to_a_minute_with_jitter() -> None:
+    app = create_app(TestConfig())
+    with app.app_context():
+        waits = [[transient_backoff(n) for n in range(1, 11)] for _ in range(20)]
+    firsts = [run[0] for run in waits]
+    assert all(2 <= w <= 4 for w in firsts)  # base 2 s plus up to 2 s of jitter
+    assert len({round(w, 3) for w in firsts}) > 1  # jittered: albums do not retry together
+    for run in waits:
+        assert run[3] >= 16  # 2, 4, 8, 16, ...
+        assert all(60 <= w <= 62 for w in run[6:])  # capped at a minute
+    assert 280 < sum(waits[0][:9]) < 330  # ten tries span about five minutes
