@@ -32,6 +32,7 @@ test: lint
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.import_bench
 	$(BIN)/python -m bench.pipeline_bench
+	$(BIN)/python -m bench.healing_bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

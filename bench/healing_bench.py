@@ -1,0 +1,269 @@
+"""How fast the pipeline heals: a killed worker, a restarted Redis, a 5xx storm, /healthz.
+
+Run: `.venv/bin/python -m bench.healing_bench` (`make bench`). Needs PostgreSQL; runs
+its own Redis server (so it can restart it), the Spotify simulator (150 ms latency)
+and two `celery worker` processes with the default lock, lease and backoff settings.
+
+Covers are polled round-robin every 250 ms through a live HTTP server, as the tiles
+of an open catalog page poll them. Into docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Generator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+from flask import Flask
+from flask_migrate import upgrade
+from sqlalchemy import delete
+
+from app import create_app
+from app.config import Config
+from app.extensions import db
+from app.models import Album, Artist, Genre, album_genres
+from bench.common import machine_line, write_section
+from bench.pipeline_bench import Bench, environment, percentile
+from tests.live import serve
+from tools import embedded_redis
+from tools.pgdb import create_database, drop_database
+from tools.spotify_sim import SimServer, SimSettings
+from tools.workers import Worker, pipeline_env
+
+DB_NAME = "album_catalog_healing_bench"
+LATENCY_MS = 150
+WORKERS, CONCURRENCY = 2, 4
+# The settings `make run` gives the simulator; everything else is the default.
+BUDGET = {"SPOTIFY_RATE_PER_SEC": "10", "SPOTIFY_BURST": "20"}
+TEST_ONLY = (
+    "SPOTIFY_RETRY_ATTEMPTS",
+    "SPOTIFY_RETRY_BASE_SECONDS",
+    "SPOTIFY_RETRY_MAX_SECONDS",
+    "WORKER_HEARTBEAT_SECONDS",
+    "CELERY_VISIBILITY_TIMEOUT",
+)
+
+
+@dataclass
+class Stack:
+    """The app, its own Redis server and two workers, on an empty catalog."""
+
+    app: Flask
+    env: dict[str, str]
+    redis_dir: Path
+    port: int
+    redis: subprocess.Popen[bytes]
+    workers: list[Worker] = field(default_factory=lambda: list[Worker]())
+
+    def restart_redis(self) -> None:
+        self.redis.terminate()
+        self.redis.wait(timeout=10)
+        self.redis = embedded_redis.start(self.redis_dir, port=self.port)[0]
+
+
+@contextmanager
+def stack(sim: SimServer, database_url: str, tmp: Path) -> Generator[Stack]:
+    port = embedded_redis.free_port()
+    process, url = embedded_redis.start(tmp / "redis", port=port)
+    env = pipeline_env(database_url, url, sim.url) | BUDGET | {"SPOTIFY_BATCH": "auto"}
+    for name in TEST_ONLY:
+        env.pop(name, None)
+    sim.state.reset()
+    with environment(env):
+        app = create_app(Config())
+    with app.app_context():
+        for table in (album_genres, Album.__table__, Artist.__table__, Genre.__table__):
+            db.session.execute(delete(table))  # type: ignore[arg-type]
+        db.session.commit()
+    running = Stack(app, env, tmp / "redis", port, process)
+    running.workers = [Worker(env, tmp, concurrency=CONCURRENCY).start() for _ in range(WORKERS)]
+    try:
+        yield running
+    finally:
+        for worker in running.workers:
+            worker.stop()
+        running.redis.terminate()
+
+
+@dataclass
+class Watch:
+    ready: dict[int, float] = field(default_factory=lambda: dict[int, float]())
+    shown: set[str] = field(default_factory=lambda: set[str]())  # every status a tile saw
+    http_errors: int = 0
+
+
+def watch(base: str, ids: list[int], timeout: float) -> Watch:
+    """Poll every pending cover every 250 ms; when each turned ready (monotonic time)."""
+    seen = Watch()
+    session = requests.Session()
+    deadline = time.monotonic() + timeout
+    while len(seen.ready) < len(ids) and time.monotonic() < deadline:
+        for album_id in ids:
+            if album_id in seen.ready:
+                continue
+            response = session.get(f"{base}/catalog/album/{album_id}/cover-art/?format=json")
+            if response.status_code >= 400:
+                seen.http_errors += 1
+                continue
+            status = response.json()["status"]
+            seen.shown.add(status)
+            if status == "ready":
+                seen.ready[album_id] = time.monotonic()
+        time.sleep(0.25)
+    return seen
+
+
+def add(bench: Bench, app: Flask, count: int) -> list[int]:
+    return bench.add_albums(app, count)[-count:]
+
+
+def bench_worker_kill(bench: Bench, running: Stack, lines: list[str]) -> None:
+    ids = add(bench, running.app, 40)
+    with serve(running.app) as base:
+        for album_id in ids:
+            requests.get(f"{base}/catalog/album/{album_id}/cover-art/?format=json", timeout=5)
+        time.sleep(0.5)  # both workers are mid-fetch
+        running.workers[1].kill()
+        killed = time.monotonic()
+        seen = watch(base, ids, timeout=60)
+    last = max(seen.ready.values()) - killed
+    lines += [
+        "### A worker killed (SIGKILL) with 40 covers pending",
+        "",
+        "| measure | value | target |",
+        "|---|---|---|",
+        f"| covers ready | {len(seen.ready)}/40 | all |",
+        f"| kill → last cover ready | {last:.1f} s | < 20 s |",
+        f"| statuses a tile showed | {', '.join(sorted(seen.shown))} | pending, ready |",
+        "",
+    ]
+
+
+def bench_redis_restart(bench: Bench, running: Stack, lines: list[str]) -> None:
+    ids = add(bench, running.app, 20)
+    with serve(running.app) as base:
+        bench.sim.state.update(latency_ms=1000)
+        for album_id in ids[:10]:  # in flight when Redis goes away
+            requests.get(f"{base}/catalog/album/{album_id}/cover-art/?format=json", timeout=5)
+        time.sleep(0.3)
+        running.restart_redis()
+        back = time.monotonic()
+        bench.sim.state.update(latency_ms=LATENCY_MS)
+        seen = watch(base, ids, timeout=60)
+    lines += [
+        "### Redis restarted empty (locks, queue, cache and limiter state lost)",
+        "",
+        "10 covers in flight when Redis stopped, 10 new ones asked for after it came back.",
+        "",
+        "| measure | value | target |",
+        "|---|---|---|",
+        f"| covers ready | {len(seen.ready)}/20 | all |",
+        f"| Redis back → last cover ready | {max(seen.ready.values()) - back:.1f} s | < 10 s |",
+        f"| 4xx/5xx answers to tiles | {seen.http_errors} | 0 |",
+        "",
+    ]
+
+
+def bench_error_storm(bench: Bench, running: Stack, lines: list[str]) -> None:
+    ids = add(bench, running.app, 40)
+    bench.sim.state.update(error_ratio=0.3)
+    with serve(running.app) as base:
+        started = time.monotonic()
+        seen = watch(base, ids, timeout=300)
+    bench.sim.state.update(error_ratio=0.0)
+    waits = [t - started for t in seen.ready.values()]
+    errors = len([c for c in bench.sim.state.api_calls("/v1/albums") if c.status >= 500])
+    lines += [
+        "### 30 % of Spotify answers are 5xx (default backoff: 2 s doubling to 60 s, 10 tries)",
+        "",
+        "| measure | value | target |",
+        "|---|---|---|",
+        f"| covers ready | {len(seen.ready)}/40 | 40/40 |",
+        f"| 5xx answers absorbed | {errors} | |",
+        f"| ready after, p50 / p95 / max | {percentile(waits, 50):.1f} / "
+        f"{percentile(waits, 95):.1f} / {max(waits):.1f} s | |",
+        f"| statuses a tile showed | {', '.join(sorted(seen.shown))} | no `unavailable` |",
+        f"| 4xx/5xx answers to tiles | {seen.http_errors} | 0 |",
+        "",
+    ]
+
+
+def bench_healthz(running: Stack, lines: list[str]) -> None:
+    with serve(running.app) as base:
+        session = requests.Session()
+        for _ in range(20):
+            session.get(f"{base}/healthz")  # connections and caches warm
+        times: list[float] = []
+        body: dict[str, object] = {}
+        for _ in range(500):
+            started = time.perf_counter()
+            response = session.get(f"{base}/healthz")
+            times.append(time.perf_counter() - started)
+            body = response.json()
+    ms = sorted(t * 1000 for t in times)
+    lines += [
+        "### `GET /healthz`",
+        "",
+        "500 sequential requests over HTTP (werkzeug threaded server, PostgreSQL, Redis).",
+        "",
+        "| measure | value | target |",
+        "|---|---|---|",
+        f"| p50 / p95 | {statistics.median(ms):.1f} / {percentile(ms, 95):.1f} ms | < 20 ms |",
+        f"| answer | `{body.get('checks')}` | |",
+        "",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Healing benchmark")
+    parser.add_argument("--no-write", action="store_true", help="print, do not update the docs")
+    args = parser.parse_args()
+    database_url = create_database(DB_NAME)
+    lines = [
+        "## Healing (`bench/healing_bench.py`)",
+        "",
+        "Command: `.venv/bin/python -m bench.healing_bench` (`make bench`)",
+        "",
+        f"Machine: {machine_line()}. Simulator latency {LATENCY_MS} ms per call, limiter "
+        f"10/s (burst 20) as `make run` sets it; PostgreSQL, a Redis server of the "
+        f"benchmark's own, {WORKERS} `celery worker` processes (threads, concurrency "
+        f"{CONCURRENCY}); default lock ({Config().FETCH_LOCK_SECONDS} s), lease "
+        f"({Config().FETCH_LEASE_SECONDS:.0f} s), heartbeat and backoff settings. Tiles "
+        "poll every 250 ms.",
+        "",
+    ]
+    steps = (bench_worker_kill, bench_redis_restart, bench_error_storm)
+    try:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            SimServer(SimSettings(latency_ms=LATENCY_MS)) as sim,
+        ):
+            bench = Bench(sim, database_url, Path(tmp))
+            with environment({"DATABASE_URL": database_url}):
+                app = create_app(Config())
+            with app.app_context():
+                upgrade()
+                db.engine.dispose()
+            for step in steps:
+                with stack(sim, database_url, Path(tmp)) as running:
+                    step(bench, running, lines)
+                print("\n".join(lines[-10:]), flush=True)
+            with stack(sim, database_url, Path(tmp)) as running:
+                bench_healthz(running, lines)
+            print("\n".join(lines[-8:]), flush=True)
+    finally:
+        drop_database(DB_NAME)
+    if not args.no_write:
+        write_section("healing-bench", "\n".join(lines))
+        print("wrote docs/BENCHMARKS.md")
+
+
+if __name__ == "__main__":
+    main()
