@@ -8,6 +8,7 @@ worker, under the global limiter) decides when to try again.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -41,6 +42,8 @@ PAGE = 50
 MAX_BATCH = 20
 TOKEN_KEY = "spotify:token"
 BATCH_OFF_KEY = "spotify:batch-unavailable"
+# Re-probe once a day: the app may have been granted extended quota meanwhile.
+BATCH_REPROBE_SECONDS = 24 * 3600.0
 # A Retry-After longer than this means the daily quota, whatever the body says.
 QUOTA_RETRY_AFTER = 3600.0
 
@@ -115,7 +118,7 @@ class SpotifyClient:
         logging.getLogger("spotipy").setLevel(logging.CRITICAL)
         self._guard: Guard = guard or nullcontext
         self._on_call: Callable[[str], None] = on_call or _ignore
-        self._batch_off_locally = False
+        self._batch_off_until = 0.0  # time.monotonic() until which batch is known refused
         session = requests.Session()  # no Retry adapter: nothing retries behind our back
         # The token lives in Redis (shared by all workers) or memory, never a .cache file.
         cache: Any = (
@@ -183,7 +186,7 @@ class SpotifyClient:
         mode = self.settings.batch
         if mode != "auto":
             return mode == "on"
-        if self._batch_off_locally:
+        if time.monotonic() < self._batch_off_until:
             return False
         if self._redis is not None:
             try:
@@ -193,11 +196,10 @@ class SpotifyClient:
         return True
 
     def _disable_batch(self) -> None:
-        self._batch_off_locally = True
+        self._batch_off_until = time.monotonic() + BATCH_REPROBE_SECONDS
         if self._redis is not None:
             try:
-                # Re-probe once a day: the app may have been granted extended quota.
-                self._redis.set(BATCH_OFF_KEY, "403", ex=24 * 3600)
+                self._redis.set(BATCH_OFF_KEY, "403", ex=int(BATCH_REPROBE_SECONDS))
             except redis.RedisError:
                 log.warning("cannot record in Redis that batch lookups are unavailable")
 
@@ -211,7 +213,8 @@ class SpotifyClient:
         try:
             raw: dict[str, Any] = self._call(lambda: self._sp.albums(ids))
         except BatchUnavailableError:
-            if self.settings.batch == "auto":
+            if self.settings.batch == "auto" and time.monotonic() >= self._batch_off_until:
+                # Said once per process, not once per task that was already probing.
                 log.info("several-albums endpoint refused (403): using single lookups from now on")
                 self._disable_batch()
             raise
