@@ -3,15 +3,18 @@
 Migrates the database, imports the sample catalog on first start, starts an
 embedded Redis when REDIS_URL is unset and the Spotify simulator when no Spotify
 credentials are set, then runs web + worker from the Procfile with honcho at
-http://127.0.0.1:5000. Ctrl-C stops everything.
+http://127.0.0.1:5000. Ctrl-C stops everything; so does a SIGTERM or SIGINT sent to
+this process alone.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import FrameType
 
 from dotenv import load_dotenv
 from sqlalchemy import func, select
@@ -57,42 +60,90 @@ def start_simulator() -> SimServer:
     return sim
 
 
+class Processes:
+    """What `main` started, and how SIGINT and SIGTERM stop it.
+
+    The signals never raise: during start-up they are remembered, and once honcho runs
+    they are forwarded to it. Honcho stops web and worker (their own process groups, so
+    only honcho can), `main` waits for honcho, then stops the simulator and Redis. So a
+    Ctrl-C in the terminal (SIGINT to the whole group) and a SIGTERM or SIGINT sent to
+    this process alone both leave nothing running.
+    """
+
+    def __init__(self) -> None:
+        self.stop_signal: int | None = None
+        self.honcho: subprocess.Popen[bytes] | None = None
+        self.redis: subprocess.Popen[bytes] | None = None
+        self.simulator: SimServer | None = None
+
+    def on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self.stop_signal = signum
+        if self.honcho is not None:
+            # Harmless if honcho got the group's SIGINT too: it stops its processes once.
+            self.honcho.send_signal(signum)
+
+    def run_honcho(self, env: dict[str, str]) -> int:
+        self.honcho = subprocess.Popen(
+            [sys.executable, "-m", "honcho", "start", "-f", "Procfile"], env=env
+        )
+        if self.stop_signal is not None:  # it came while honcho was starting
+            self.honcho.send_signal(self.stop_signal)
+        return self.honcho.wait()
+
+    def stop(self) -> None:
+        """Stop whatever still runs; also when Redis already got the terminal's SIGINT."""
+        if self.honcho is not None and self.honcho.poll() is None:
+            self.honcho.send_signal(signal.SIGTERM)
+            wait_or_kill(self.honcho, "honcho")
+        if self.simulator is not None:
+            self.simulator.stop()
+        if self.redis is not None:
+            self.redis.terminate()  # a no-op if it has exited already
+            wait_or_kill(self.redis, "the embedded Redis")
+
+
+def wait_or_kill(process: subprocess.Popen[bytes], name: str, timeout: float = 30) -> None:
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"{name} did not stop within {timeout:.0f} s: killing it", file=sys.stderr)
+        process.kill()
+        process.wait()
+
+
 def main() -> int:
     os.chdir(ROOT)
     load_dotenv(ROOT / ".env")
-    redis_process = None
-    if not os.environ.get("REDIS_URL"):
-        redis_process, url = embedded_redis.start(ROOT / "instance" / "redis")
-        os.environ["REDIS_URL"] = url
-        print(f"embedded Redis at {url}")
-    simulator = None
-    if not os.environ.get("SPOTIFY_CLIENT_ID"):
-        simulator = start_simulator()
+    processes = Processes()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, processes.on_signal)
     try:
+        if not os.environ.get("REDIS_URL"):
+            processes.redis, url = embedded_redis.start(ROOT / "instance" / "redis")
+            os.environ["REDIS_URL"] = url
+            print(f"embedded Redis at {url}")
+        if not os.environ.get("SPOTIFY_CLIENT_ID"):
+            processes.simulator = start_simulator()
         flask("db", "upgrade")
-        if catalog_is_empty():
+        if processes.stop_signal is None and catalog_is_empty():
             print(f"first start: importing the sample catalog {SAMPLE.name}")
             flask("import-albums", "--csv", str(SAMPLE))
+        if processes.stop_signal is not None:  # stopped while starting: start no more
+            return 0
         env = os.environ | {
             # The Procfile's gunicorn and celery live next to this interpreter.
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
             "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{PORT} --workers 2 --threads 4 "
-            "--access-logfile -",
+            "--access-logfile - --no-control-socket",
         }
         print(f"Album Catalog: http://127.0.0.1:{PORT}/  (Ctrl-C stops everything)")
-        return subprocess.run(
-            [sys.executable, "-m", "honcho", "start", "-f", "Procfile"], env=env, check=False
-        ).returncode
-    except KeyboardInterrupt:
-        return 0
+        returncode = processes.run_honcho(env)
+        return 0 if processes.stop_signal is not None else returncode
     except subprocess.CalledProcessError as exc:
-        return exc.returncode
+        # A migration or the import failed, or the group's Ctrl-C interrupted it.
+        return 0 if processes.stop_signal is not None else exc.returncode
     finally:
-        if simulator is not None:
-            simulator.stop()
-        if redis_process is not None:
-            redis_process.terminate()
-            redis_process.wait(timeout=10)
+        processes.stop()
 
 
 if __name__ == "__main__":

@@ -30,7 +30,10 @@ def start(directory: Path, port: int | None = None) -> tuple[subprocess.Popen[by
             "--appendonly", "no",
             "--dir", str(directory),
             "--loglevel", "warning",
-        ]
+        ],
+        # Its own session: a Ctrl-C in the terminal stops web and worker first, and the
+        # devserver stops Redis after them (workers say goodbye, tasks finish writing).
+        start_new_session=True,
     )  # fmt: skip
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url, socket_connect_timeout=0.2)
