@@ -429,6 +429,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{covers_s:.1f} s after opening the catalog; {total:.1f} s from make run; "
         f"stopped {stop_s:.1f} s after Ctrl-C"
     )
+    if "devserver up" in run.marks:  # the venv is installed by then: the app's own start-up
+        up = run.marks["devserver up"]
+        say(f"without the venv install: all covers ready {total - up:.1f} s after start-up")
     return 0
 
 
