@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import subprocess
-import tempfile
 import time
 from collections.abc import Generator
 from contextlib import contextmanager
@@ -22,7 +21,6 @@ from pathlib import Path
 
 import requests
 from flask import Flask
-from flask_migrate import upgrade
 from sqlalchemy import delete
 
 from app import create_app
@@ -30,15 +28,13 @@ from app.config import Config
 from app.extensions import db
 from app.models import Album, Artist, Genre, album_genres
 from bench.common import machine_line, write_section
-from bench.pipeline_bench import Bench, environment, percentile
+from bench.pipeline_bench import LATENCY_MS, Bench, environment, percentile, prepared
 from tests.live import serve
 from tools import embedded_redis
-from tools.pgdb import create_database, drop_database
-from tools.spotify_sim import SimServer, SimSettings
+from tools.spotify_sim import SimServer
 from tools.workers import Worker, pipeline_env
 
 DB_NAME = "album_catalog_healing_bench"
-LATENCY_MS = 150
 WORKERS, CONCURRENCY = 2, 4
 # The settings `make run` gives the simulator; everything else is the default.
 BUDGET = {"SPOTIFY_RATE_PER_SEC": "10", "SPOTIFY_BURST": "20"}
@@ -120,6 +116,13 @@ def watch(base: str, ids: list[int], timeout: float) -> Watch:
     return seen
 
 
+def table(title: str, rows: list[tuple[str, str, str]], note: str = "") -> list[str]:
+    """A Markdown section: title, optional note, then measure | value | target rows."""
+    head = [title, ""] + ([note, ""] if note else [])
+    body = [f"| {measure} | {value} | {target} |" for measure, value, target in rows]
+    return [*head, "| measure | value | target |", "|---|---|---|", *body, ""]
+
+
 def add(bench: Bench, app: Flask, count: int) -> list[int]:
     return bench.add_albums(app, count)[-count:]
 
@@ -134,16 +137,14 @@ def bench_worker_kill(bench: Bench, running: Stack, lines: list[str]) -> None:
         killed = time.monotonic()
         seen = watch(base, ids, timeout=60)
     last = max(seen.ready.values()) - killed
-    lines += [
+    lines += table(
         "### A worker killed (SIGKILL) with 40 covers pending",
-        "",
-        "| measure | value | target |",
-        "|---|---|---|",
-        f"| covers ready | {len(seen.ready)}/40 | all |",
-        f"| kill → last cover ready | {last:.1f} s | < 20 s |",
-        f"| statuses a tile showed | {', '.join(sorted(seen.shown))} | pending, ready |",
-        "",
-    ]
+        [
+            ("covers ready", f"{len(seen.ready)}/40", "all"),
+            ("kill → last cover ready", f"{last:.1f} s", "< 20 s"),
+            ("statuses a tile showed", ", ".join(sorted(seen.shown)), "pending, ready"),
+        ],
+    )
 
 
 def bench_redis_restart(bench: Bench, running: Stack, lines: list[str]) -> None:
@@ -157,18 +158,15 @@ def bench_redis_restart(bench: Bench, running: Stack, lines: list[str]) -> None:
         back = time.monotonic()
         bench.sim.state.update(latency_ms=LATENCY_MS)
         seen = watch(base, ids, timeout=60)
-    lines += [
+    lines += table(
         "### Redis restarted empty (locks, queue, cache and limiter state lost)",
-        "",
+        [
+            ("covers ready", f"{len(seen.ready)}/20", "all"),
+            ("Redis back → last cover ready", f"{max(seen.ready.values()) - back:.1f} s", "< 10 s"),
+            ("4xx/5xx answers to tiles", str(seen.http_errors), "0"),
+        ],
         "10 covers in flight when Redis stopped, 10 new ones asked for after it came back.",
-        "",
-        "| measure | value | target |",
-        "|---|---|---|",
-        f"| covers ready | {len(seen.ready)}/20 | all |",
-        f"| Redis back → last cover ready | {max(seen.ready.values()) - back:.1f} s | < 10 s |",
-        f"| 4xx/5xx answers to tiles | {seen.http_errors} | 0 |",
-        "",
-    ]
+    )
 
 
 def bench_error_storm(bench: Bench, running: Stack, lines: list[str]) -> None:
@@ -180,19 +178,17 @@ def bench_error_storm(bench: Bench, running: Stack, lines: list[str]) -> None:
     bench.sim.state.update(error_ratio=0.0)
     waits = [t - started for t in seen.ready.values()]
     errors = len([c for c in bench.sim.state.api_calls("/v1/albums") if c.status >= 500])
-    lines += [
+    spread = f"{percentile(waits, 50):.1f} / {percentile(waits, 95):.1f} / {max(waits):.1f} s"
+    lines += table(
         "### 30 % of Spotify answers are 5xx (default backoff: 2 s doubling to 60 s, 10 tries)",
-        "",
-        "| measure | value | target |",
-        "|---|---|---|",
-        f"| covers ready | {len(seen.ready)}/40 | 40/40 |",
-        f"| 5xx answers absorbed | {errors} | |",
-        f"| ready after, p50 / p95 / max | {percentile(waits, 50):.1f} / "
-        f"{percentile(waits, 95):.1f} / {max(waits):.1f} s | |",
-        f"| statuses a tile showed | {', '.join(sorted(seen.shown))} | no `unavailable` |",
-        f"| 4xx/5xx answers to tiles | {seen.http_errors} | 0 |",
-        "",
-    ]
+        [
+            ("covers ready", f"{len(seen.ready)}/40", "40/40"),
+            ("5xx answers absorbed", str(errors), ""),
+            ("ready after, p50 / p95 / max", spread, ""),
+            ("statuses a tile showed", ", ".join(sorted(seen.shown)), "no `unavailable`"),
+            ("4xx/5xx answers to tiles", str(seen.http_errors), "0"),
+        ],
+    )
 
 
 def bench_healthz(running: Stack, lines: list[str]) -> None:
@@ -208,24 +204,20 @@ def bench_healthz(running: Stack, lines: list[str]) -> None:
             times.append(time.perf_counter() - started)
             body = response.json()
     ms = sorted(t * 1000 for t in times)
-    lines += [
+    lines += table(
         "### `GET /healthz`",
-        "",
+        [
+            ("p50 / p95", f"{statistics.median(ms):.1f} / {percentile(ms, 95):.1f} ms", "< 20 ms"),
+            ("answer", f"`{body.get('checks')}`", ""),
+        ],
         "500 sequential requests over HTTP (werkzeug threaded server, PostgreSQL, Redis).",
-        "",
-        "| measure | value | target |",
-        "|---|---|---|",
-        f"| p50 / p95 | {statistics.median(ms):.1f} / {percentile(ms, 95):.1f} ms | < 20 ms |",
-        f"| answer | `{body.get('checks')}` | |",
-        "",
-    ]
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Healing benchmark")
     parser.add_argument("--no-write", action="store_true", help="print, do not update the docs")
     args = parser.parse_args()
-    database_url = create_database(DB_NAME)
     lines = [
         "## Healing (`bench/healing_bench.py`)",
         "",
@@ -240,26 +232,14 @@ def main() -> None:
         "",
     ]
     steps = (bench_worker_kill, bench_redis_restart, bench_error_storm)
-    try:
-        with (
-            tempfile.TemporaryDirectory() as tmp,
-            SimServer(SimSettings(latency_ms=LATENCY_MS)) as sim,
-        ):
-            bench = Bench(sim, database_url, Path(tmp))
-            with environment({"DATABASE_URL": database_url}):
-                app = create_app(Config())
-            with app.app_context():
-                upgrade()
-                db.engine.dispose()
-            for step in steps:
-                with stack(sim, database_url, Path(tmp)) as running:
-                    step(bench, running, lines)
-                print("\n".join(lines[-10:]), flush=True)
-            with stack(sim, database_url, Path(tmp)) as running:
-                bench_healthz(running, lines)
-            print("\n".join(lines[-8:]), flush=True)
-    finally:
-        drop_database(DB_NAME)
+    with prepared(DB_NAME) as bench:
+        for step in steps:
+            with stack(bench.sim, bench.database_url, bench.log_dir) as running:
+                step(bench, running, lines)
+            print("\n".join(lines[-10:]), flush=True)
+        with stack(bench.sim, bench.database_url, bench.log_dir) as running:
+            bench_healthz(running, lines)
+        print("\n".join(lines[-8:]), flush=True)
     if not args.no_write:
         write_section("healing-bench", "\n".join(lines))
         print("wrote docs/BENCHMARKS.md")

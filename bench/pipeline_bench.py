@@ -126,6 +126,25 @@ class Bench:
         return len(self.sim.state.api_calls("/v1/albums"))
 
 
+@contextmanager
+def prepared(db_name: str) -> Generator[Bench]:
+    """A migrated PostgreSQL database (dropped after), a temp dir and the simulator."""
+    database_url = create_database(db_name)
+    try:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            SimServer(SimSettings(latency_ms=LATENCY_MS)) as sim,
+        ):
+            with environment({"DATABASE_URL": database_url}):
+                app = create_app(Config())
+            with app.app_context():
+                upgrade()
+                db.engine.dispose()
+            yield Bench(sim, database_url, Path(tmp))
+    finally:
+        drop_database(db_name)
+
+
 def view_tile(base: str, album_id: int, results: dict[int, float]) -> None:
     """One tile scrolled into view: request, then poll on the browser's schedule."""
     started = time.monotonic()
@@ -337,7 +356,6 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print, do not update the docs")
     args = parser.parse_args()
     steps = [STEPS[name] for name in (args.only or list(STEPS))]
-    database_url = create_database(DB_NAME)
     lines = [
         "## Just-in-time pipeline (`bench/pipeline_bench.py`)",
         "",
@@ -348,22 +366,10 @@ def main() -> None:
         "tiles are polled as the browser polls them (every 250 ms for 2 s, then x1.3).",
         "",
     ]
-    try:
-        with (
-            tempfile.TemporaryDirectory() as tmp,
-            SimServer(SimSettings(latency_ms=LATENCY_MS)) as sim,
-        ):
-            bench = Bench(sim, database_url, Path(tmp))
-            with environment({"DATABASE_URL": database_url}):
-                app = create_app(Config())
-            with app.app_context():
-                upgrade()
-                db.engine.dispose()
-            for step in steps:
-                step(bench, lines)
-                print("\n".join(lines[-12:]), flush=True)
-    finally:
-        drop_database(DB_NAME)
+    with prepared(DB_NAME) as bench:
+        for step in steps:
+            step(bench, lines)
+            print("\n".join(lines[-12:]), flush=True)
     if args.no_write or args.only:
         return
     write_section("pipeline-bench", "\n".join(lines))

@@ -8,6 +8,7 @@ from typing import Any
 
 import fakeredis
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import event
@@ -15,7 +16,7 @@ from sqlalchemy import event
 from app import create_app
 from app.config import TestConfig
 from app.extensions import db, set_redis
-from tests.services import drop_postgres_database, postgres_database
+from tests.services import drop_postgres_database, postgres_database, redis_url
 
 # The real-pipeline fixtures (workers, simulator) for integration and browser tests.
 pytest_plugins = ["tests.pipeline_fixtures"]
@@ -25,6 +26,18 @@ DATABASES = ["sqlite", "postgresql"]
 
 def _worker_suffix() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(params=["fakeredis", "redis"])
+def any_redis(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
+    """Each Redis-level test runs twice: on fakeredis (with Lua) and on the real server."""
+    if request.param == "fakeredis":
+        yield fakeredis.FakeRedis()
+        return
+    real = redis.Redis.from_url(redis_url())
+    yield real
+    real.flushdb()
+    real.close()
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -35,23 +34,11 @@ from typing import Any
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from tools.browser import CHROMIUM, CHROMIUM_ARGS
 from tools.embedded_redis import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "docs" / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# The options tests/browser/conftest.py uses (not importable without pytest), plus
-# --headless: without them Chromium tries to reach Google and fails.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 LOADING_AFTER_MS = 300

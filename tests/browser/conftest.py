@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,18 +11,7 @@ from playwright.sync_api import Browser, Dialog, Page, sync_playwright
 
 from tests.live import serve
 from tests.services import unavailable
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# As the machine notes say: without these Chromium tries to reach Google and fails.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tools.browser import CHROMIUM, CHROMIUM_ARGS
 
 
 @pytest.fixture(scope="session")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
-import fakeredis
 import pytest
 import redis
 
@@ -14,18 +12,12 @@ from app.cache_keys import PENDING_KEY, lock_key
 from app.config import TestConfig
 from app.fetch import transient_backoff
 from app.fetch_claims import Claim
-from tests.services import redis_url
 
 
-@pytest.fixture(params=["fakeredis", "redis"])
-def client(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
-    if request.param == "fakeredis":
-        yield fakeredis.FakeRedis()
-        return
-    real = redis.Redis.from_url(redis_url())
-    yield real
-    real.flushdb()
-    real.close()
+@pytest.fixture
+def client(any_redis: redis.Redis) -> redis.Redis:
+    """fakeredis and the real server (the `any_redis` fixture)."""
+    return any_redis
 
 
 def lock(client: redis.Redis, album_id: int) -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Iterator
 
 import fakeredis
 import pytest
@@ -16,15 +15,10 @@ from tests.services import redis_url
 RATE, BURST = 20.0, 5
 
 
-@pytest.fixture(params=["fakeredis", "redis"])
-def client(request: pytest.FixtureRequest) -> Iterator[redis.Redis]:
-    if request.param == "fakeredis":
-        yield fakeredis.FakeRedis()
-        return
-    real = redis.Redis.from_url(redis_url())
-    yield real
-    real.flushdb()
-    real.close()
+@pytest.fixture
+def client(any_redis: redis.Redis) -> redis.Redis:
+    """fakeredis and the real server (the `any_redis` fixture)."""
+    return any_redis
 
 
 def max_in_window(times: list[float], window: float) -> int:
