@@ -17,8 +17,12 @@ def entry_key(album_id: int, kind: Kind) -> str:
     return f"album:{album_id}:{kind}"
 
 
+# Lua scripts that find albums in the batch queue build lock keys from these parts.
+LOCK_KEY_PREFIX, LOCK_KEY_SUFFIX = "album:", ":fetch-lock"
+
+
 def lock_key(album_id: int) -> str:
-    return f"album:{album_id}:fetch-lock"
+    return f"{LOCK_KEY_PREFIX}{album_id}{LOCK_KEY_SUFFIX}"
 
 
 def _json_default(value: object) -> str:

@@ -20,7 +20,7 @@ from collections.abc import Generator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from typing import cast
+from datetime import datetime
 
 from flask import current_app
 from redis import Redis
@@ -29,7 +29,6 @@ from tenacity import RetryCallState, Retrying, wait_exponential, wait_random
 
 from app import stats
 from app.cache import is_stale, send_fetch_task
-from app.cache_keys import PENDING_KEY
 from app.cache_store import store_album, store_failure, store_not_found
 from app.config import setting
 from app.extensions import db, get_redis
@@ -230,48 +229,25 @@ def _note_rate_limit(service: SpotifyService, exc: Exception) -> None:
         log.warning("Spotify 429: all workers pause for %.0f s", exc.retry_after)
 
 
-# Pop the oldest ARGV[1] queued albums once that many are queued, or once the oldest
-# has waited ARGV[2] ms and no album arrived for ARGV[3] ms (tiles still scrolling in
-# join the batch), or at the latest after ARGV[4] ms. false = not yet.
-_POP_BATCH = """
-local n = tonumber(ARGV[1])
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if #oldest == 0 then return {} end
-local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-local waited = now - tonumber(oldest[2])
-local quiet = now - tonumber(newest[2])
-if redis.call('ZCARD', KEYS[1]) >= n
-   or (waited >= tonumber(ARGV[2]) and quiet >= tonumber(ARGV[3]))
-   or waited >= tonumber(ARGV[4]) then
-  return redis.call('ZPOPMIN', KEYS[1], n)
-end
-return false
-"""
+def _take_batch(claim: Claim, limit: int) -> list[int]:
+    """The oldest queued albums, up to `limit`, taken (waits briefly for a full batch).
 
-
-def _pop_batch(limit: int) -> list[int]:
-    """Up to `limit` other queued albums to fetch along (waits briefly for a full batch).
-
-    They are only candidates: the caller takes them (`Claim.take`) before fetching,
-    and hands back to a new task whatever it does not fetch.
+    Popping and taking are one Lua call, so no other task can slip in between and
+    fetch one of them twice. Whatever is taken but not fetched is handed back.
     """
-    pop = get_redis().register_script(_POP_BATCH)
     wait_ms = int(BATCH_FILL_SECONDS * 1000)
     give_up = time.monotonic() + 10 * BATCH_FILL_SECONDS
     while True:
-        args = [limit, wait_ms, BATCH_QUIET_MS, wait_ms * 4]
-        popped = cast(list[bytes] | None, pop(keys=[PENDING_KEY], args=args))
-        if popped is not None:
-            return [int(member) for member in popped[::2]]  # member, score, member, …
+        taken = claim.take_oldest(limit, wait_ms, BATCH_QUIET_MS, wait_ms * 4)
+        if taken is not None:
+            return taken
         if time.monotonic() > give_up:
             wait_ms = 0  # a clock oddity must not keep a worker here
         time.sleep(0.02)
 
 
-def _needing_fetch(album_ids: list[int]) -> dict[int, str]:
-    """Spotify ids of these albums that have a link and no fresh cache."""
+def _cached_at(album_ids: list[int]) -> dict[int, tuple[str, datetime | None]]:
+    """Spotify id and cache time of these albums (those with a Spotify link)."""
     if not album_ids:
         return {}
     rows = db.session.execute(
@@ -280,14 +256,23 @@ def _needing_fetch(album_ids: list[int]) -> dict[int, str]:
             Album.spotify_album_id,
             Album.spotify_cover_cached_at,
             Album.spotify_metadata_cached_at,
-        ).where(Album.id.in_(album_ids))
+        ).where(Album.id.in_(album_ids), Album.spotify_album_id.is_not(None))
     ).all()
     db.session.rollback()  # release the connection while Spotify answers
-    return {
-        album_id: spotify_id
-        for album_id, spotify_id, cover_at, metadata_at in rows
-        if spotify_id and is_stale(cover_at or metadata_at, "cover")
-    }
+    found: dict[int, tuple[str, datetime | None]] = {}
+    for album_id, spotify_id, cover_at, metadata_at in rows:
+        if spotify_id:
+            found[album_id] = (spotify_id, cover_at or metadata_at)
+    return found
+
+
+def _fresh(cached_at: datetime | None, request: FetchRequest) -> bool:
+    if not request.refresh:
+        return not is_stale(cached_at, "cover")
+    if request.requested_at is None or cached_at is None:
+        return False
+    # A refresh asked for at T is done by any fetch that finished after T.
+    return as_utc(cached_at).timestamp() >= request.requested_at
 
 
 def _hand_back(claim: Claim, albums: dict[int, str], countdown: float) -> None:
@@ -303,66 +288,112 @@ def _hand_back(claim: Claim, albums: dict[int, str], countdown: float) -> None:
             claim.release([album_id])  # the next poll queues it again
 
 
-def _fetch_batch(
-    service: SpotifyService, claim: Claim, request: FetchRequest, spotify_id: str
-) -> Outcome | None:
-    """One several-albums call for this album and up to 19 other queued albums.
+def _settle_batch_failure(
+    service: SpotifyService,
+    claim: Claim,
+    exc: Exception,
+    request: FetchRequest,
+    wanted: dict[int, str],
+) -> Outcome:
+    """A failed several-albums call: hand the others back, settle (or re-queue) ours."""
+    _note_rate_limit(service, exc)
+    own_id = request.album_id
+    for other_id, other_spotify_id in wanted.items():
+        if other_id == own_id:
+            continue
+        settled = _settle(exc, FetchRequest(other_id), other_spotify_id)
+        if isinstance(settled, RequeueError):
+            _hand_back(claim, {other_id: other_spotify_id}, settled.countdown)
+    if own_id not in wanted:
+        # Ours was not in this call, but Spotify (or the limiter) says "not now" for all.
+        wait = (
+            _wait_of(exc)
+            if isinstance(exc, LimiterBusyError | RateLimitedError)
+            else transient_backoff(1)
+        )
+        raise RequeueError(wait, str(exc), request) from exc
+    settled = _settle(exc, request, wanted[own_id])
+    if isinstance(settled, RequeueError):
+        raise settled from exc
+    return settled
 
-    None means the batch endpoint is unavailable: fetch this album on its own.
+
+def _wait_of(exc: LimiterBusyError | RateLimitedError) -> float:
+    return exc.retry_in if isinstance(exc, LimiterBusyError) else exc.retry_after
+
+
+def _batch_round(
+    service: SpotifyService, claim: Claim, request: FetchRequest
+) -> tuple[Outcome | None, bool]:
+    """One several-albums call for the oldest 20 queued albums, ours among them or not.
+
+    The albums are picked only once the limiter grants the call, so the batch fills up
+    with everything queued meanwhile; an album another worker holds is left to it.
+    Returns (outcome, whether our album was in the batch); outcome None means the
+    batch endpoint is unavailable.
     """
-    others: dict[int, str] = {}
+    own_id = request.album_id
+    wanted: dict[int, str] = {}
     try:
-        with service.reserved():  # wait for the limiter first, then fill the batch
-            taken = claim.take(_pop_batch(MAX_BATCH - 1))
-            others = _needing_fetch([i for i in taken if i != request.album_id])
-            claim.release(set(taken) - set(others))
-            wanted = {request.album_id: spotify_id} | others
+        with service.reserved():
+            taken = _take_batch(claim, MAX_BATCH)
+            rows = _cached_at(taken)
+            wanted = {
+                album_id: spotify_id
+                for album_id, (spotify_id, cached_at) in rows.items()
+                if not _fresh(cached_at, request if album_id == own_id else FetchRequest(album_id))
+            }
+            claim.release(set(taken) - set(wanted))
+            if not wanted:  # fetched meanwhile
+                return (Outcome.CACHED, own_id in taken)
             found = service.client.albums(list(wanted.values()))
     except BatchUnavailableError:
-        _hand_back(claim, others, 0)
-        return None
+        _hand_back(claim, {i: s for i, s in wanted.items() if i != own_id}, 0)
+        return (None, own_id in wanted)
     except (SpotifyError, LimiterBusyError) as exc:
-        _note_rate_limit(service, exc)
-        for other_id, other_spotify_id in others.items():
-            settled = _settle(exc, FetchRequest(other_id), other_spotify_id)
-            if isinstance(settled, RequeueError):
-                _hand_back(claim, {other_id: other_spotify_id}, settled.countdown)
-        settled = _settle(exc, request, spotify_id)
-        if isinstance(settled, RequeueError):
-            raise settled from exc
-        return settled
-    for each_id, each_spotify_id in ({request.album_id: spotify_id} | others).items():
+        return (_settle_batch_failure(service, claim, exc, request, wanted), own_id in wanted)
+    for each_id, each_spotify_id in wanted.items():
         data = found.get(each_spotify_id)
         if data is None:
             store_not_found(each_id, each_spotify_id, "Spotify has no album with this id")
         else:
             store_album(each_id, each_spotify_id, data)
         claim.release([each_id])
-    return Outcome.REFRESHED if found.get(spotify_id) is not None else Outcome.NOT_FOUND
+    if own_id not in wanted:
+        return (Outcome.REFRESHED, own_id in taken)
+    return (Outcome.REFRESHED if found.get(wanted[own_id]) else Outcome.NOT_FOUND, True)
 
 
-def _fresh(album: Album, request: FetchRequest) -> bool:
-    cached_at = album.spotify_cover_cached_at or album.spotify_metadata_cached_at
-    if not request.refresh:
-        return not is_stale(cached_at, "cover")
-    if request.requested_at is None or cached_at is None:
-        return False
-    # A refresh asked for at T is done by any fetch that finished after T.
-    return as_utc(cached_at).timestamp() >= request.requested_at
+def _fetch_batch(service: SpotifyService, claim: Claim, request: FetchRequest) -> Outcome | None:
+    """Several-albums calls until one of them has fetched this album.
 
-
-def _fetch_taken(service: SpotifyService, claim: Claim, request: FetchRequest) -> Outcome:
-    album = db.session.get(Album, request.album_id, populate_existing=True)
-    if album is None or not album.spotify_album_id:
-        return Outcome.SKIPPED
-    if _fresh(album, request):
-        return Outcome.CACHED
-    spotify_id = album.spotify_album_id
-    db.session.rollback()  # release the database connection while we wait on Spotify
-    if service.client.batch_available():
-        outcome = _fetch_batch(service, claim, request, spotify_id)
-        if outcome is not None:
+    Calls take the oldest queued albums first, so this album's turn comes within a few
+    calls, each of them full and useful; the task ends early only when this album is
+    fresh or another worker holds it (and renews its lease). None: batch is refused.
+    """
+    own_id = request.album_id
+    while True:
+        known = _cached_at([own_id])
+        if own_id not in known:
+            return Outcome.SKIPPED  # no such album, or no Spotify link
+        if _fresh(known[own_id][1], request):
+            return Outcome.CACHED
+        # A re-queued or handed-back task's album may not be in the batch queue yet.
+        if not claim.queue_unless_held(own_id):
+            return Outcome.SKIPPED  # another worker holds it and will store or hand it back
+        outcome, ours = _batch_round(service, claim, request)
+        if outcome is None or ours:
             return outcome
+
+
+def _fetch_single(service: SpotifyService, claim: Claim, request: FetchRequest) -> Outcome:
+    """One `GET /albums/{id}` for this album, which the claim holds."""
+    known = _cached_at([request.album_id])
+    if request.album_id not in known:
+        return Outcome.SKIPPED  # no such album, or no Spotify link
+    spotify_id, cached_at = known[request.album_id]
+    if _fresh(cached_at, request):
+        return Outcome.CACHED
     try:
         data = service.client.album(spotify_id)
     except (SpotifyError, LimiterBusyError) as exc:
@@ -384,12 +415,18 @@ def fetch_album(request: FetchRequest, *, max_wait: float = 2.0) -> Outcome:
     then says "queued" until then.
     """
     service = _service()
+    own_id = request.album_id
     lease, grace = float(setting("FETCH_LEASE_SECONDS")), float(setting("FETCH_LOCK_SECONDS"))
     with Claim(get_redis(), lease, grace) as claim, service.waiting_at_most(max_wait):
-        if not claim.take([request.album_id]):
-            return Outcome.SKIPPED  # another worker is fetching it right now
         try:
-            return _fetch_taken(service, claim, request)
+            if service.client.batch_available():
+                outcome = _fetch_batch(service, claim, request)
+                if outcome is not None:
+                    return outcome
+            if own_id not in claim.held and not claim.take([own_id]):
+                return Outcome.SKIPPED  # another worker is fetching it right now
+            return _fetch_single(service, claim, request)
         except RequeueError as exc:
-            claim.requeued([request.album_id], exc.countdown)
+            if own_id in claim.held or claim.take([own_id]):
+                claim.requeued([own_id], exc.countdown)
             raise

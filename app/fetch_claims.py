@@ -24,7 +24,7 @@ from typing import Any, cast
 
 import redis
 
-from app.cache_keys import PENDING_KEY, lock_key
+from app.cache_keys import LOCK_KEY_PREFIX, LOCK_KEY_SUFFIX, PENDING_KEY, lock_key
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,49 @@ for i = 1, #KEYS - 1 do
   end
 end
 return taken
+"""
+
+# Pop the oldest ARGV[3] albums of the batch queue once that many are queued, or once
+# the oldest has waited ARGV[4] ms and none arrived for ARGV[5] ms (tiles still scrolling
+# in join the batch), or at the latest after ARGV[6] ms; then take them as _TAKE does.
+# Lock keys are ARGV[7] .. id .. ARGV[8]. false = not yet.
+_TAKE_OLDEST = """
+local n = tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if #oldest == 0 then return {} end
+local newest = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+local waited = now - tonumber(oldest[2])
+local quiet = now - tonumber(newest[2])
+if redis.call('ZCARD', KEYS[1]) < n
+   and (waited < tonumber(ARGV[4]) or quiet < tonumber(ARGV[5]))
+   and waited < tonumber(ARGV[6]) then
+  return false
+end
+local popped = redis.call('ZPOPMIN', KEYS[1], n)
+local mine = 'fetching:' .. ARGV[1]
+local taken = {}
+for i = 1, #popped, 2 do
+  local key = ARGV[7] .. popped[i] .. ARGV[8]
+  local value = redis.call('GET', key)
+  if (not value) or string.sub(value, 1, 9) ~= 'fetching:' or value == mine then
+    redis.call('SET', key, mine, 'PX', ARGV[2])
+    table.insert(taken, popped[i])
+  end
+end
+return taken
+"""
+
+# Queue an album for the batch (ZADD NX, scored with Redis time) unless a worker holds it.
+_QUEUE_UNLESS_HELD = """
+local value = redis.call('GET', KEYS[1])
+if value and string.sub(value, 1, 9) == 'fetching:' and value ~= 'fetching:' .. ARGV[2] then
+  return 0
+end
+local t = redis.call('TIME')
+redis.call('ZADD', KEYS[2], 'NX', t[1] * 1000 + math.floor(t[2] / 1000), ARGV[1])
+return 1
 """
 
 # Renew (ARGV[2] = lease ms), release (ARGV[2] = 0) or hand back as queued for
@@ -79,6 +122,8 @@ class Claim:
         self._lease_ms = max(100, int(lease_seconds * 1000))
         self._queued_ms = max(100, int(queued_seconds * 1000))
         self._take = client.register_script(_TAKE)
+        self._take_oldest = client.register_script(_TAKE_OLDEST)
+        self._queue_unless_held = client.register_script(_QUEUE_UNLESS_HELD)
         self._update = client.register_script(_UPDATE)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -107,6 +152,36 @@ class Claim:
             self.held.update(taken)
         self._start_renewing()
         return taken
+
+    def take_oldest(
+        self, limit: int, fill_ms: int, quiet_ms: int, max_wait_ms: int
+    ) -> list[int] | None:
+        """Take up to `limit` of the oldest albums in the batch queue; None: wait to fill.
+
+        The queue is popped once it holds `limit` albums, or its oldest has waited
+        `fill_ms` and nothing was queued for `quiet_ms`, or after `max_wait_ms`.
+        """
+        args = [
+            self.token, self._lease_ms, limit, fill_ms, quiet_ms, max_wait_ms,
+            LOCK_KEY_PREFIX, LOCK_KEY_SUFFIX,
+        ]  # fmt: skip
+        reply = self._take_oldest(keys=[PENDING_KEY], args=args)
+        if reply is None:
+            return None
+        taken = [int(i) for i in cast(list[Any], reply)]
+        with self._lock:
+            self.held.update(taken)
+        self._start_renewing()
+        return taken
+
+    def queue_unless_held(self, album_id: int) -> bool:
+        """Put this album in the batch queue; False when another worker holds it.
+
+        One Lua call: checking and queueing apart would let an album that a batch just
+        took come back into the queue, where it would crowd out albums still waiting.
+        """
+        keys = [lock_key(album_id), PENDING_KEY]
+        return bool(self._queue_unless_held(keys=keys, args=[album_id, self.token]))
 
     def release(self, album_ids: Iterable[int]) -> None:
         """These albums are done: another task may queue them again."""
