@@ -197,6 +197,27 @@ def send_fetch_task(
     return True
 
 
+# Delete the lock only while it still says "queued": a worker may have taken the album
+# meanwhile, and its lease must stay.
+_DROP_QUEUED = """
+if redis.call('GET', KEYS[1]) == 'queued' then
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+def drop_queued_lock(album_id: int) -> None:
+    """The task for this album could not be sent: let the next poll queue one."""
+    client = available_redis()
+    if client is None:
+        return
+    with contextlib.suppress(redis.RedisError):
+        client.eval(_DROP_QUEUED, 2, lock_key(album_id), PENDING_KEY, album_id)
+
+
 def enqueue_fetch(album_id: int, *, refresh: bool = False) -> bool:
     """Queue one fetch unless one is queued or under way (single flight).
 
@@ -216,9 +237,7 @@ def enqueue_fetch(album_id: int, *, refresh: bool = False) -> bool:
         return False  # no Redis means no broker either; the next poll tries again
     requested_at = time.time() if refresh else None
     if not send_fetch_task(album_id, refresh=refresh, requested_at=requested_at):
-        with contextlib.suppress(redis.RedisError):
-            client.delete(lock_key(album_id))
-            client.zrem(PENDING_KEY, album_id)
+        drop_queued_lock(album_id)
         return False
     stats.incr("fetch:queued")
     return True

@@ -121,8 +121,9 @@ class Config:
         # A worker holds the album it fetches with a lease this long, renewed while it
         # works; a killed worker's albums are queued again once it lapses.
         self.FETCH_LEASE_SECONDS: float = _env_float("FETCH_LEASE_SECONDS", 5.0)
-        # Workers publish a heartbeat this often; /healthz calls a worker gone after 3 misses.
-        self.WORKER_HEARTBEAT_SECONDS: float = _env_float("WORKER_HEARTBEAT_SECONDS", 5.0)
+        # Workers publish a heartbeat this often; /healthz calls a worker gone after three
+        # missed beats (12 s by default: "down within 15 s").
+        self.WORKER_HEARTBEAT_SECONDS: float = _env_float("WORKER_HEARTBEAT_SECONDS", 4.0)
         # A worker waits this long for the limiter, then re-queues the task instead.
         self.WORKER_MAX_WAIT: float = _env_float("WORKER_MAX_WAIT", 2.0)
         # Waits longer than this (long 429 cooldowns, the daily quota) are not re-queued:

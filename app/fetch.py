@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 import time
 from collections.abc import Generator
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ from sqlalchemy import select
 from tenacity import RetryCallState, Retrying, wait_exponential, wait_random
 
 from app import stats
-from app.cache import is_stale, send_fetch_task
+from app.cache import drop_queued_lock, is_stale, send_fetch_task
 from app.cache_store import store_album, store_failure, store_not_found
 from app.config import setting
 from app.extensions import db, get_redis
@@ -153,9 +154,17 @@ class SpotifyService:
             yield
 
 
+_SERVICE_LOCK = threading.Lock()
+
+
 def _service() -> SpotifyService:
     service: SpotifyService | None = current_app.extensions.get("spotify")
-    if service is None:
+    if service is not None:
+        return service
+    with _SERVICE_LOCK:  # the threads pool: one service (one client, one token) per process
+        service = current_app.extensions.get("spotify")
+        if service is not None:
+            return service
         redis_client = get_redis()
         limiter = Limiter(
             redis_client,
@@ -174,7 +183,7 @@ def _service() -> SpotifyService:
         )
         service = SpotifyService(limiter, settings, redis_client)
         current_app.extensions["spotify"] = service
-    return service
+        return service
 
 
 def transient_backoff(failures: int) -> float:
@@ -279,13 +288,13 @@ def _hand_back(claim: Claim, albums: dict[int, str], countdown: float) -> None:
     """Albums taken from the batch queue but not fetched: each gets a task of its own."""
     requested_at = time.time()
     for album_id in albums:
-        sent = send_fetch_task(
+        # "queued" before the task exists: a task sent first could start, find this
+        # worker's lease, end, and leave the album locked with nobody coming.
+        claim.requeued([album_id], countdown)
+        if not send_fetch_task(
             album_id, refresh=True, requested_at=requested_at, countdown=countdown
-        )
-        if sent:
-            claim.requeued([album_id], countdown)
-        else:
-            claim.release([album_id])  # the next poll queues it again
+        ):
+            drop_queued_lock(album_id)  # the next poll queues it again
 
 
 def _settle_batch_failure(

@@ -39,11 +39,10 @@ WORKERS, CONCURRENCY = 2, 4
 # The settings `make run` gives the simulator; everything else is the default.
 BUDGET = {"SPOTIFY_RATE_PER_SEC": "10", "SPOTIFY_BURST": "20"}
 TEST_ONLY = (
+    "ERROR_RETRY_SECONDS",
     "SPOTIFY_RETRY_ATTEMPTS",
     "SPOTIFY_RETRY_BASE_SECONDS",
     "SPOTIFY_RETRY_MAX_SECONDS",
-    "WORKER_HEARTBEAT_SECONDS",
-    "CELERY_VISIBILITY_TIMEOUT",
 )
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import redis
 from celery import Task, shared_task
 
 from app.celery_setup import FETCH_ALBUM_TASK
 from app.config import setting
 from app.fetch import FetchRequest, RequeueError, fetch_album
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -30,6 +34,11 @@ def fetch_album_task(
     request = FetchRequest(album_id, refresh, requested_at, failures)
     try:
         outcome = fetch_album(request, max_wait=float(setting("WORKER_MAX_WAIT")))
+    except redis.RedisError as exc:
+        # Locks, limiter and queue live in Redis: with it gone there is nothing to hold
+        # or re-queue. The album's next view queues it again once Redis is back.
+        log.warning("album %s: Redis unavailable (%s); left for the next view", album_id, exc)
+        return "skipped"
     except RequeueError as exc:
         again = exc.request
         kwargs = {

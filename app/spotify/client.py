@@ -7,6 +7,7 @@ worker, under the global limiter) decides when to try again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -42,7 +43,10 @@ PAGE = 50
 MAX_BATCH = 20
 TOKEN_KEY = "spotify:token"
 BATCH_OFF_KEY = "spotify:batch-unavailable"
-# Re-probe once a day: the app may have been granted extended quota meanwhile.
+BATCH_OK_KEY = "spotify:batch-available"
+BATCH_PROBE_KEY = "spotify:batch-probe"
+BATCH_PROBE_SECONDS = 30  # a probe that never reports back frees the way after this
+# Re-probe once a day: the app may have been granted (or lost) extended quota meanwhile.
 BATCH_REPROBE_SECONDS = 24 * 3600.0
 # A Retry-After longer than this means the daily quota, whatever the body says.
 QUOTA_RETRY_AFTER = 3600.0
@@ -188,12 +192,18 @@ class SpotifyClient:
             return mode == "on"
         if time.monotonic() < self._batch_off_until:
             return False
-        if self._redis is not None:
-            try:
-                return not self._redis.exists(BATCH_OFF_KEY)
-            except redis.RedisError:
+        if self._redis is None:
+            return True
+        try:
+            if self._redis.exists(BATCH_OFF_KEY):
                 return False
-        return True
+            if self._redis.exists(BATCH_OK_KEY):
+                return True
+            # Nobody knows yet: one caller probes, the others look albums up one by one
+            # meanwhile (a refused probe costs a call and quota; eight at once cost eight).
+            return bool(self._redis.set(BATCH_PROBE_KEY, "1", nx=True, ex=BATCH_PROBE_SECONDS))
+        except redis.RedisError:
+            return False
 
     def _disable_batch(self) -> None:
         self._batch_off_until = time.monotonic() + BATCH_REPROBE_SECONDS
@@ -218,6 +228,9 @@ class SpotifyClient:
                 log.info("several-albums endpoint refused (403): using single lookups from now on")
                 self._disable_batch()
             raise
+        if self.settings.batch == "auto" and self._redis is not None:
+            with contextlib.suppress(redis.RedisError):
+                self._redis.set(BATCH_OK_KEY, "200", ex=int(BATCH_REPROBE_SECONDS))
         result: dict[str, AlbumData | None] = dict.fromkeys(ids)
         for spotify_id, item in zip(ids, raw.get("albums") or [], strict=False):
             if isinstance(item, dict):

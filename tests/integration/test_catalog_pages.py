@@ -203,7 +203,7 @@ def test_healthz_reports_database_and_redis(app: Flask, client: FlaskClient) -> 
 
 
 def test_healthz_reads_worker_heartbeats(app: Flask, client: FlaskClient) -> None:
-    assert client.get("/healthz").get_json()["checks"]["worker"] == "no worker heartbeat in 15 s"
+    assert client.get("/healthz").get_json()["checks"]["worker"] == "no worker heartbeat in 12 s"
     beat = Heartbeat(get_redis(), "w1@host", interval=5).start()
     try:
         assert client.get("/healthz").get_json()["checks"]["worker"] == "ok (1 alive)"

@@ -131,14 +131,22 @@ def test_thirty_percent_server_errors_end_with_every_cover_ready_and_no_error_sh
     # Failures back off behind the scenes: the tiles only ever saw pending, then ready.
     assert all((w.statuses or set()) <= {"pending", "ready"} for w in seen.values())
     assert sum(w.http_errors for w in seen.values()) == 0
-    failed = [c for c in pipe.sim.state.api_calls("/v1/albums") if c.status >= 500]
+    calls = pipe.sim.state.api_calls("/v1/albums")
+    failed = [c for c in calls if c.status >= 500]
     assert failed, "the simulator should have failed some calls"
     assert len(album_calls(pipe)) == 40
+    # Never back to back: the next try of a failed album waits at least the base backoff.
+    base = float(pipe.env["SPOTIFY_RETRY_BASE_SECONDS"])
+    for failure in failed:
+        later = [c.at for c in calls if c.path == failure.path and c.at > failure.at]
+        assert later, f"{failure.path} was never tried again"
+        assert min(later) - failure.at >= base * 0.9
 
 
 def test_healthz_sees_a_killed_worker_within_three_heartbeats(
     pipe: Pipeline, pipe_client: FlaskClient
 ) -> None:
+    # Default heartbeat (every 4 s): a dead worker drops out after three missed beats.
     def worker_check() -> str:
         return str(pipe_client.get("/healthz").get_json()["checks"]["worker"])
 
@@ -215,3 +223,4 @@ def test_covers_are_ready_within_10_s_of_an_empty_redis_coming_back(
     slowest = max(w.ready_at or 0 for w in seen.values()) - back
     assert slowest < 10, f"the last cover was ready {slowest:.1f} s after Redis came back"
     assert sum(w.http_errors for w in seen.values()) == 0
+    assert "raised unexpected" not in own_redis.worker.log(tail=None)  # tasks end cleanly too

@@ -7,7 +7,7 @@ import time
 import pytest
 import redis
 
-from app import create_app
+from app import create_app, fetch
 from app.cache_keys import PENDING_KEY, lock_key
 from app.config import TestConfig
 from app.fetch import transient_backoff
@@ -88,3 +88,23 @@ def test_transient_failures_back_off_from_seconds_to_a_minute_with_jitter() -> N
         assert run[3] >= 16  # 2, 4, 8, 16, ...
         assert all(60 <= w <= 62 for w in run[6:])  # capped at a minute
     assert 280 < sum(waits[0][:9]) < 330  # ten tries span about five minutes
+
+
+def test_a_handed_back_album_can_be_taken_by_its_new_task_at_once(
+    client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = Claim(client, lease_seconds=5, queued_seconds=10)
+    batch.take([1])
+    taken_by_new_task: list[int] = []
+
+    def send_and_start_at_once(album_id: int, **_kwargs: object) -> bool:
+        # The new task starts before the hand-back returns, as a free thread would.
+        taken_by_new_task.extend(Claim(client, 5, 10).take([album_id]))
+        return True
+
+    monkeypatch.setattr(fetch, "send_fetch_task", send_and_start_at_once)
+    fetch._hand_back(batch, {1: "spotify-id"}, countdown=0)  # pyright: ignore[reportPrivateUsage]
+
+    assert taken_by_new_task == [1]  # not refused by the old worker's lease
+    batch.close()
+    assert (lock(client, 1) or "").startswith("fetching:")  # the new task's lease stays

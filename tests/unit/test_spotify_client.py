@@ -241,3 +241,16 @@ def test_batch_off_and_on_modes() -> None:
 )
 def test_image_host_allow_list(url: str, allowed: bool) -> None:
     assert image_allowed(url, ("i.scdn.co", "http://127.0.0.1:8765")) is allowed
+
+
+@responses.activate
+def test_only_one_worker_probes_the_batch_endpoint_and_all_learn_the_answer() -> None:
+    token_ok()
+    batch = responses.get(API + "albums/", json={"albums": [None]})
+    shared = fakeredis.FakeRedis()
+    first, second = make_client(redis_client=shared), make_client(redis_client=shared)
+    assert first.batch_available()  # it probes...
+    assert not second.batch_available()  # ...the others look albums up one by one meanwhile
+    first.albums([ID])
+    assert second.batch_available()  # extended quota: everyone batches from now on
+    assert batch.call_count == 1
