@@ -46,6 +46,7 @@ BATCH_OFF_KEY = "spotify:batch-unavailable"
 BATCH_OK_KEY = "spotify:batch-available"
 BATCH_PROBE_KEY = "spotify:batch-probe"
 BATCH_PROBE_SECONDS = 30  # a probe that never reports back frees the way after this
+BATCH_PROBE_WAIT_SECONDS = 2.0  # how long others wait for its answer
 # Re-probe once a day: the app may have been granted (or lost) extended quota meanwhile.
 BATCH_REPROBE_SECONDS = 24 * 3600.0
 # A Retry-After longer than this means the daily quota, whatever the body says.
@@ -194,14 +195,20 @@ class SpotifyClient:
             return False
         if self._redis is None:
             return True
+        # Nobody may know yet: one caller probes (a refused probe costs a call and quota;
+        # eight at once would cost eight) and the others wait briefly for its answer.
+        deadline = time.monotonic() + BATCH_PROBE_WAIT_SECONDS
         try:
-            if self._redis.exists(BATCH_OFF_KEY):
-                return False
-            if self._redis.exists(BATCH_OK_KEY):
-                return True
-            # Nobody knows yet: one caller probes, the others look albums up one by one
-            # meanwhile (a refused probe costs a call and quota; eight at once cost eight).
-            return bool(self._redis.set(BATCH_PROBE_KEY, "1", nx=True, ex=BATCH_PROBE_SECONDS))
+            while True:
+                if self._redis.exists(BATCH_OFF_KEY):
+                    return False
+                if self._redis.exists(BATCH_OK_KEY):
+                    return True
+                if self._redis.set(BATCH_PROBE_KEY, "1", nx=True, ex=BATCH_PROBE_SECONDS):
+                    return True
+                if time.monotonic() > deadline:
+                    return False  # the probe is slow: look this album up on its own
+                time.sleep(0.05)
         except redis.RedisError:
             return False
 

@@ -250,7 +250,7 @@ def test_only_one_worker_probes_the_batch_endpoint_and_all_learn_the_answer() ->
     shared = fakeredis.FakeRedis()
     first, second = make_client(redis_client=shared), make_client(redis_client=shared)
     assert first.batch_available()  # it probes...
-    assert not second.batch_available()  # ...the others look albums up one by one meanwhile
+    assert not second.batch_available()  # ...the others wait, then look albums up one by one
     first.albums([ID])
     assert second.batch_available()  # extended quota: everyone batches from now on
     assert batch.call_count == 1
