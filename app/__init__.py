@@ -1,4 +1,4 @@
-"""Album Catalog: the application factory."""
+"""Album Catalog: the application factory, where the packages are composed."""
 
 from __future__ import annotations
 
@@ -9,14 +9,16 @@ from flask import Flask, redirect, render_template, url_for
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
-from app.cache_cli import register_cache_cli
 from app.catalog import bp as catalog_bp
 from app.celery_setup import celery_init_app
-from app.cli import register_cli
 from app.config import Config, config_from_env
 from app.extensions import db, migrate, redis_ext
-from app.health import bp as health_bp
-from app.metrics import bp as metrics_bp
+from app.importer.cli import import_albums
+from app.ops.cli import cache_stats
+from app.ops.health import bp as health_bp
+from app.ops.metrics import bp as metrics_bp
+from worker import service as spotify_service
+from worker.cli import refresh_cache
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -31,8 +33,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
-    register_cli(app)
-    register_cache_cli(app)
+    register_commands(app)
     celery_init_app(app)
     return app
 
@@ -41,6 +42,7 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
     redis_ext.init_app(app)
+    spotify_service.init_app(app)  # the limiter and client workers call Spotify through
 
 
 def register_blueprints(app: Flask) -> None:
@@ -57,3 +59,9 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(404)
     def not_found(error: NotFound) -> tuple[str, int]:  # pyright: ignore[reportUnusedFunction]
         return render_template("404.html", message=error.description), 404
+
+
+def register_commands(app: Flask) -> None:
+    """Each job's command lives beside it: the importer, the worker, operations."""
+    for command in (import_albums, refresh_cache, cache_stats):
+        app.cli.add_command(command)

@@ -7,11 +7,10 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 
-# Task names, so the web app can enqueue without importing the worker package.
-FETCH_ALBUM_TASK = "worker.tasks.fetch_album"
-
 
 def celery_init_app(app: Flask) -> Celery[Any]:
+    """One Celery app per Flask app, configured from `CELERY`; tasks run in an app context."""
+
     class FlaskTask(Task[Any, Any]):
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             with app.app_context():

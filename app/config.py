@@ -63,7 +63,6 @@ def normalise_database_url(url: str) -> str:
 class Config:
     """Development defaults: SQLite under instance/, local Redis, no secrets needed."""
 
-    ENV_NAME = "development"
     TESTING = False
 
     def __init__(self) -> None:
@@ -141,8 +140,6 @@ class Config:
 
 
 class ProductionConfig(Config):
-    ENV_NAME = "production"
-
     def __init__(self) -> None:
         super().__init__()
         self.SECRET_KEY = os.environ.get("SECRET_KEY", "").strip()
@@ -156,11 +153,9 @@ class ProductionConfig(Config):
 
 
 class TestConfig(Config):
+    """The test suite's: in-memory SQLite and an in-process broker, unless told otherwise."""
+
     __test__ = False  # not a pytest test class
-
-    """Used by the test suite: in-memory SQLite unless DATABASE_URL says otherwise."""
-
-    ENV_NAME = "testing"
     TESTING = True
 
     def __init__(self, database_url: str = "sqlite://", redis_url: str | None = None) -> None:

@@ -30,8 +30,6 @@ from flask_migrate import upgrade
 from sqlalchemy import delete, select
 
 from app import create_app
-from app.cache import enqueue_fetch
-from app.cache_store import store_album
 from app.catalog.polling import poll_delay
 from app.config import Config
 from app.extensions import db
@@ -45,6 +43,8 @@ from tools.pgdb import create_database, drop_database
 from tools.spotify_sim import SimServer, SimSettings
 from tools.spotify_sim.albums import track_count
 from tools.workers import Worker, pipeline_env
+from worker.queue import enqueue_fetch
+from worker.store import store_album
 
 DB_NAME = "album_catalog_pipeline_bench"
 REDIS_URL = "redis://127.0.0.1:6379/12"

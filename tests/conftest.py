@@ -16,6 +16,7 @@ from sqlalchemy import event
 from app import create_app
 from app.config import TestConfig
 from app.extensions import db, set_redis
+from worker import service as spotify_service
 from tests.services import drop_postgres_database, postgres_database, redis_url
 
 # The real-pipeline fixtures (workers, simulator) for integration and browser tests.
@@ -60,6 +61,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def app(database_url: str) -> Iterator[Flask]:
     app = create_app(TestConfig(database_url))
     set_redis(app, fakeredis.FakeRedis())
+    spotify_service.init_app(app)  # on the swapped Redis too
     with app.app_context():
         db.drop_all()
         db.create_all()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import redis
 
-from app.health import HEARTBEAT_KEY
+from app.ops.health import HEARTBEAT_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,7 +16,7 @@ from celery.signals import worker_ready, worker_shutdown
 from flask import Flask
 
 from app.extensions import make_redis_client
-from app.health import HEARTBEAT_KEY
+from app.ops.health import HEARTBEAT_KEY
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,13 @@ from typing import Any
 import redis
 from celery import Task, shared_task
 
-from app.celery_setup import FETCH_ALBUM_TASK
 from app.config import setting
-from app.fetch import FetchRequest, RequeueError, fetch_album
+from worker.fetch import fetch_album
+from worker.job import FetchRequest, RequeueError
 
 log = logging.getLogger(__name__)
+# The name messages carry: stable, so tasks queued before a deploy still route.
+FETCH_ALBUM_TASK = "worker.tasks.fetch_album"
 
 
 @shared_task(
@@ -33,7 +35,8 @@ def fetch_album_task(
     """Fetch one album's cover and metadata from Spotify (one GET /albums/{id})."""
     request = FetchRequest(album_id, refresh, requested_at, failures)
     try:
-        outcome = fetch_album(request, max_wait=float(setting("WORKER_MAX_WAIT")))
+        max_wait = float(setting("WORKER_MAX_WAIT"))
+        outcome = fetch_album(request, max_wait=max_wait, send=send_refresh_task)
     except redis.RedisError as exc:
         # Locks, limiter and queue live in Redis: with it gone there is nothing to hold
         # or re-queue. The album's next view queues it again once Redis is back.
@@ -48,3 +51,31 @@ def fetch_album_task(
         }
         raise self.retry(countdown=exc.countdown, kwargs=kwargs) from exc
     return outcome.value
+
+
+def send_fetch_task(
+    album_id: int,
+    *,
+    refresh: bool = False,
+    requested_at: float | None = None,
+    countdown: float = 0.0,
+) -> bool:
+    """Put one fetch task on the queue; False (logged) when the broker refuses it."""
+    kwargs: dict[str, Any] = {"refresh": refresh, "requested_at": requested_at}
+    options: dict[str, Any] = {"countdown": countdown} if countdown else {}
+    try:
+        fetch_album_task.apply_async(
+            (album_id,),
+            kwargs,
+            retry=False,  # a web request must not hang on a broken broker; the next poll retries
+            **options,
+        )
+    except Exception:
+        log.exception("could not queue a fetch for album %s", album_id)
+        return False
+    return True
+
+
+def send_refresh_task(album_id: int, requested_at: float, countdown: float) -> bool:
+    """An album a batch took but could not fetch: its own task, a refresh as of now."""
+    return send_fetch_task(album_id, refresh=True, requested_at=requested_at, countdown=countdown)

@@ -1,7 +1,8 @@
 """Cover-art and metadata fragments (HTML for htmx, JSON with ?format=json).
 
-They answer from the cache and never call Spotify; a Spotify problem shows up as
-`pending` or `unavailable`, never as a 4xx/5xx.
+They answer from the cache and never call Spotify; a miss asks the worker package to
+queue a fetch. A Spotify problem shows up as `pending` or `unavailable`, never as a
+4xx/5xx.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from typing import Any
 from flask import jsonify, render_template, request
 from werkzeug.wrappers import Response
 
-from app.cache import Lookup, lookup
-from app.cache_keys import Kind
+from app.cache.keys import Kind
+from app.cache.lookup import Lookup, lookup
 from app.catalog.blueprint import bp
-from app.catalog.covers import cover_from_lookup
-from app.catalog.metadata import metadata_from_lookup
+from app.catalog.covers import CoverView, cover_from_lookup
+from app.catalog.metadata import MetadataView, metadata_from_lookup
+from app.catalog.polling import Polling
+from worker.queue import fetch_if_needed
 
 MAX_ATTEMPT = 100
 
@@ -60,15 +63,12 @@ def _json(result: Lookup, kind: Kind) -> Response:
     return response
 
 
-def _album_not_found() -> Response:
+def _album_not_found(template: str, **view: object) -> Response:
+    """404 for an album that does not exist: JSON, or the fragment's own markup."""
     if _wants_json():
         response = jsonify({"error": "album_not_found"})
     else:
-        response = Response(
-            '<div class="cover cover--unavailable" data-cover-state="unavailable">'
-            '<span class="cover__note">No such album</span></div>',
-            mimetype="text/html",
-        )
+        response = Response(render_template(template, **view), mimetype="text/html")
     response.status_code = 404
     return response
 
@@ -77,7 +77,9 @@ def _album_not_found() -> Response:
 def cover_art(album_id: int) -> Response:
     result = lookup(album_id, "cover")
     if result is None:
-        return _album_not_found()
+        no_album = CoverView("Album cover", waiting=Polling("unavailable", "No such album"))
+        return _album_not_found("catalog/cover_fragment.html", cover=no_album)
+    fetch_if_needed(result)
     if _wants_json():
         return _json(result, "cover")
     data = result.data or {}
@@ -92,7 +94,9 @@ def cover_art(album_id: int) -> Response:
 def metadata(album_id: int) -> Response:
     result = lookup(album_id, "metadata")
     if result is None:
-        return _album_not_found()
+        no_album = MetadataView(waiting=Polling("unavailable", "There is no such album."))
+        return _album_not_found("catalog/_metadata.html", meta=no_album)
+    fetch_if_needed(result)
     if _wants_json():
         return _json(result, "metadata")
     view = metadata_from_lookup(result, _attempt())

@@ -1,13 +1,15 @@
 """What a not-yet-ready fragment shows: keep polling (with backoff), or stop and offer
-a retry. Shared by the cover-art and metadata fragments."""
+a retry. Shared by the cover-art and metadata fragments and the pages that embed them."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from app.cache import Lookup
+from flask import url_for
+
+from app.cache.entries import RowState
+from app.cache.lookup import Lookup
 from app.config import setting
 
 POLL_GROWTH = 1.3
@@ -15,6 +17,7 @@ POLL_MAX_DELAY = 3.0
 # Most covers arrive within a second or two: poll at the base rate that long, then back off.
 POLL_STEADY = 8
 POLL_GIVE_UP_AFTER = 30.0  # seconds of polling before showing "unavailable" + retry
+Waiting = Literal["pending", "unavailable", "no-spotify"]
 
 
 def poll_delay(attempt: int, retry_after: float | None, base: float) -> float | None:
@@ -28,6 +31,14 @@ def poll_delay(attempt: int, retry_after: float | None, base: float) -> float | 
     return max(delays[-1], min(retry_after or 0, POLL_MAX_DELAY * 3))
 
 
+def fragment_url(endpoint: str, album_id: int, attempt: int = 0) -> str:
+    """The URL of a fragment (`catalog.cover_art`, `catalog.metadata`) and its poll count."""
+    args: dict[str, Any] = {"album_id": album_id}
+    if attempt:
+        args["attempt"] = attempt
+    return url_for(endpoint, **args)
+
+
 @dataclass(frozen=True, slots=True)
 class Messages:
     no_spotify: str
@@ -37,30 +48,43 @@ class Messages:
 
 
 @dataclass(frozen=True, slots=True)
-class NotReady:
-    state: Literal["pending", "unavailable", "no-spotify"]
+class Polling:
+    """Where a fragment that is not ready stands, and what it asks for next."""
+
+    state: Waiting
     message: str = ""
-    poll_url: str | None = None
-    poll_trigger: str = ""
-    retry_url: str | None = None
+    poll_url: str | None = None  # pending: the fragment to ask for next
+    poll_trigger: str = ""  # htmx trigger for that request
+    retry_url: str | None = None  # unavailable for now: a "try again" control
 
 
-def not_ready(
-    result: Lookup, attempt: int, url: Callable[[int, int], str], messages: Messages
-) -> NotReady:
-    """The state of a fragment whose lookup is not `ready`; `url(album_id, attempt)`."""
-    retry = url(result.album_id, 0)
+def from_row(
+    row: RowState, album_id: int, endpoint: str, messages: Messages, trigger: str
+) -> Polling:
+    """A page rendered from the database: the row's state, or a fragment to load."""
+    if row.state == "no_spotify":
+        return Polling("no-spotify", messages.no_spotify)
+    if row.state == "not_found":
+        return Polling("unavailable", messages.not_found)
+    if row.state == "error":
+        return Polling("unavailable", messages.failing, retry_url=fragment_url(endpoint, album_id))
+    return Polling("pending", poll_url=fragment_url(endpoint, album_id), poll_trigger=trigger)
+
+
+def from_lookup(result: Lookup, attempt: int, endpoint: str, messages: Messages) -> Polling:
+    """A polled fragment whose lookup is not `ready`."""
+    retry = fragment_url(endpoint, result.album_id)
     if result.status == "no_spotify":
-        return NotReady("no-spotify", messages.no_spotify)
+        return Polling("no-spotify", messages.no_spotify)
     if result.status == "unavailable":
         if result.reason == "not_found":
-            return NotReady("unavailable", messages.not_found)
-        return NotReady("unavailable", messages.failing, retry_url=retry)
+            return Polling("unavailable", messages.not_found)
+        return Polling("unavailable", messages.failing, retry_url=retry)
     delay = poll_delay(attempt, result.retry_after, float(setting("COVER_POLL_SECONDS")))
     if delay is None:
-        return NotReady("unavailable", messages.slow, retry_url=retry)
-    return NotReady(
+        return Polling("unavailable", messages.slow, retry_url=retry)
+    return Polling(
         "pending",
-        poll_url=url(result.album_id, attempt + 1),
+        poll_url=fragment_url(endpoint, result.album_id, attempt + 1),
         poll_trigger=f"load delay:{round(delay * 1000)}ms",
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -124,11 +125,26 @@ class SpotifyClient:
         self._guard: Guard = guard or nullcontext
         self._on_call: Callable[[str], None] = on_call or _ignore
         self._batch_off_until = 0.0  # time.monotonic() until which batch is known refused
+        self._sp: Any = None
+        self._sp_lock = threading.Lock()
+
+    def _spotify(self) -> Any:
+        """spotipy's client, made at the first call: an app without credentials still
+        starts (its pages work), and that call fails with AuthError instead."""
+        with self._sp_lock:
+            if self._sp is None:
+                self._sp = self._build()
+            return self._sp
+
+    def _build(self) -> Any:
+        settings = self.settings
+        if not (settings.client_id and settings.client_secret):
+            raise AuthError("SPOTIFY_CLIENT_ID and SPOTIFY_CLIENT_SECRET are not set")
         session = requests.Session()  # no Retry adapter: nothing retries behind our back
         # The token lives in Redis (shared by all workers) or memory, never a .cache file.
         cache: Any = (
-            _CACHE.RedisCacheHandler(redis_client, key=TOKEN_KEY)
-            if redis_client is not None
+            _CACHE.RedisCacheHandler(self._redis, key=TOKEN_KEY)
+            if self._redis is not None
             else _CACHE.MemoryCacheHandler()
         )
         credentials: Any = _OAUTH.SpotifyClientCredentials(
@@ -139,7 +155,7 @@ class SpotifyClient:
             cache_handler=cache,
         )
         credentials.OAUTH_TOKEN_URL = settings.token_url
-        self._sp: Any = _SP.Spotify(
+        sp: Any = _SP.Spotify(
             auth_manager=credentials,
             requests_session=session,
             requests_timeout=settings.timeout,
@@ -147,7 +163,8 @@ class SpotifyClient:
             status_retries=0,
             status_forcelist=(),
         )
-        self._sp.prefix = settings.api_base
+        sp.prefix = settings.api_base
+        return sp
 
     def _call(self, fn: Callable[[], T]) -> T:
         with self._guard():
@@ -170,7 +187,7 @@ class SpotifyClient:
         next_url = first_page.get("next")
         while next_url and isinstance(total, int) and offset < total:
             page: dict[str, Any] = self._call(
-                lambda o=offset: self._sp.album_tracks(spotify_id, limit=PAGE, offset=o)
+                lambda o=offset: self._spotify().album_tracks(spotify_id, limit=PAGE, offset=o)
             )
             batch = cast(list[Any], page.get("items") or [])
             if not batch:
@@ -182,7 +199,7 @@ class SpotifyClient:
 
     def album(self, spotify_id: str) -> AlbumData:
         """`GET /albums/{id}` and, past 50 tracks, the following track pages."""
-        raw: dict[str, Any] = self._call(lambda: self._sp.album(spotify_id))
+        raw: dict[str, Any] = self._call(lambda: self._spotify().album(spotify_id))
         extra = self._more_tracks(spotify_id, raw.get("tracks") or {})
         return parse_album(raw, spotify_id, extra)
 
@@ -228,7 +245,7 @@ class SpotifyClient:
         """
         ids = list(dict.fromkeys(spotify_ids))[:MAX_BATCH]
         try:
-            raw: dict[str, Any] = self._call(lambda: self._sp.albums(ids))
+            raw: dict[str, Any] = self._call(lambda: self._spotify().albums(ids))
         except BatchUnavailableError:
             if self.settings.batch == "auto" and time.monotonic() >= self._batch_off_until:
                 # Said once per process, not once per task that was already probing.

@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import delete
 
-from app.cache_keys import entry_key, lock_key
+from app.cache.keys import entry_key, lock_key
 from app.extensions import db, get_redis, make_redis_client, set_redis
 from app.models import Album, FetchStatus
 from tests.helpers import add_album

@@ -16,13 +16,13 @@ import redis
 from flask.testing import FlaskClient
 
 from app import create_app
-from app.cache import send_fetch_task
 from app.config import TestConfig
 from app.models import Album
 from app.spotify.limiter import DEFAULT_PREFIX
 from tests.helpers import add_album
 from tests.pipeline import Pipeline, Worker, celery_of, get_json, short_id, wait_all, wait_for
 from tools import embedded_redis
+from worker.tasks import send_fetch_task
 
 pytestmark = [pytest.mark.celery, pytest.mark.xdist_group("pipeline")]
 

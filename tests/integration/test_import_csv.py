@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from app import create_app
-from app.cache_keys import entry_key
+from app.cache.keys import entry_key
 from app.config import TestConfig
 from app.extensions import db, get_redis
 from app.importer import upsert

@@ -7,11 +7,12 @@ import time
 import pytest
 import redis
 
-from app import create_app, fetch
-from app.cache_keys import PENDING_KEY, lock_key
+from app import create_app
+from app.cache.keys import PENDING_KEY, lock_key
 from app.config import TestConfig
-from app.fetch import transient_backoff
-from app.fetch_claims import Claim
+from worker.batch import _hand_back  # pyright: ignore[reportPrivateUsage]
+from worker.claims import Claim
+from worker.job import transient_backoff
 
 
 @pytest.fixture
@@ -90,20 +91,17 @@ def test_transient_failures_back_off_from_seconds_to_a_minute_with_jitter() -> N
     assert 280 < sum(waits[0][:9]) < 330  # ten tries span about five minutes
 
 
-def test_a_handed_back_album_can_be_taken_by_its_new_task_at_once(
-    client: redis.Redis, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_handed_back_album_can_be_taken_by_its_new_task_at_once(client: redis.Redis) -> None:
     batch = Claim(client, lease_seconds=5, queued_seconds=10)
     batch.take([1])
     taken_by_new_task: list[int] = []
 
-    def send_and_start_at_once(album_id: int, **_kwargs: object) -> bool:
+    def send_and_start_at_once(album_id: int, _requested_at: float, _countdown: float) -> bool:
         # The new task starts before the hand-back returns, as a free thread would.
         taken_by_new_task.extend(Claim(client, 5, 10).take([album_id]))
         return True
 
-    monkeypatch.setattr(fetch, "send_fetch_task", send_and_start_at_once)
-    fetch._hand_back(batch, {1: "spotify-id"}, countdown=0)  # pyright: ignore[reportPrivateUsage]
+    _hand_back(batch, {1: "spotify-id"}, 0, send_and_start_at_once)
 
     assert taken_by_new_task == [1]  # not refused by the old worker's lease
     batch.close()

@@ -10,7 +10,6 @@ import pytest
 import requests
 import responses
 
-from app.cache_keys import image_allowed
 from app.spotify.client import BATCH_OFF_KEY, SpotifyClient, SpotifySettings
 from app.spotify.errors import (
     AlbumNotFoundError,
@@ -19,6 +18,7 @@ from app.spotify.errors import (
     RateLimitedError,
     TransientError,
 )
+from app.spotify.images import image_allowed
 
 API = "https://api.example.test/v1/"
 TOKEN = "https://accounts.example.test/api/token"

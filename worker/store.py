@@ -2,7 +2,7 @@
 
 The database is written first and is the durable truth; if the process dies before
 Redis is written, the read path finds the row and backfills Redis. The fetch lock is
-released by the caller (app.fetch_claims), after the entries are in place.
+released by the caller (worker.claims), after the entries are in place.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import joinedload
 
-from app.cache import entries_from_row, write_entries
-from app.cache_keys import image_allowed
+from app.cache.entries import entries_from_row, write_entries
 from app.config import setting
 from app.extensions import db
 from app.models import Album, FetchStatus
+from app.spotify.images import allowed_images
 from app.spotify.models import AlbumData
 
 
@@ -47,7 +47,7 @@ def store_album(album_id: int, spotify_id: str, data: AlbumData) -> Album | None
     """Cover and metadata from one album lookup, in one database write."""
     now = datetime.now(UTC)
     allowed: tuple[str, ...] = setting("SPOTIFY_IMAGE_HOSTS")
-    images = [i.to_json() for i in data.images if image_allowed(i.url, allowed)]
+    images = [i.to_json() for i in allowed_images(data.images, allowed)]
     values: dict[str, Any] = {
         "spotify_images": images or None,
         "spotify_cover_url": images[0]["url"] if images else None,

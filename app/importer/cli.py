@@ -1,23 +1,22 @@
-"""Command-line tools: `flask --app wsgi import-albums …`."""
+"""`flask --app wsgi import-albums …`: the importer on the command line."""
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Generator
-from contextlib import contextmanager
 
 import click
-from flask import Flask
 from sqlalchemy import select
 
-from app.cache import enqueue_fetch, forget
+from app.cache.entries import forget
 from app.config import setting
 from app.extensions import db
 from app.importer.rows import ImportFatalError
 from app.importer.service import ImportResult, run_import
 from app.importer.sources import Table, read_csv_file, read_sheet
 from app.models import Album
+from app.progress import progress
+from worker.queue import enqueue_fetch
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +42,6 @@ def _queue_fetches(album_ids: set[int]) -> int:
     )
     wanted = [i for i in ids if i in album_ids]
     return sum(enqueue_fetch(album_id) for album_id in wanted)
-
-
-@contextmanager
-def progress(length: int, label: str) -> Generator[Callable[[int], None]]:
-    """A progress bar on a terminal; silent when output goes to a file or pipe."""
-    if not sys.stderr.isatty():
-        yield lambda _n: None
-        return
-    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
-        yield bar.update
 
 
 def _print_result(result: ImportResult, *, dry_run: bool) -> None:
@@ -117,7 +106,3 @@ def import_albums(
     else:
         queued = _queue_fetches(result.album_ids)
         click.echo(f"Spotify: no calls made; {queued} albums queued for the worker.")
-
-
-def register_cli(app: Flask) -> None:
-    app.cli.add_command(import_albums)

@@ -1,11 +1,10 @@
-"""Redis key names and cached-entry encoding, shared by the read and write paths."""
+"""Redis key names and cached-entry encoding, shared by the read path and the worker."""
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
 from typing import Any, Literal, cast
-from urllib.parse import urlsplit
 
 from app.models import as_utc
 
@@ -54,21 +53,3 @@ QUEUE_SCRIPT = """
 local t = redis.call('TIME')
 return redis.call('ZADD', KEYS[1], 'NX', t[1] * 1000 + math.floor(t[2] / 1000), ARGV[1])
 """
-
-
-def image_allowed(url: str, allowed: tuple[str, ...]) -> bool:
-    """https from an allowed host; an entry with a scheme (http://127.0.0.1:8765) allows
-    exactly that origin, which is how the simulator's images are let in for demos."""
-    try:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        origin = f"{parts.scheme}://{parts.netloc}".lower()
-    except ValueError:
-        return False
-    for entry in allowed:
-        if "://" in entry:
-            if origin == entry.rstrip("/").lower():
-                return True
-        elif parts.scheme == "https" and host == entry:
-            return True
-    return False

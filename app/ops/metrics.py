@@ -10,7 +10,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-from app.cache_stats import CacheStats, collect
+from app.ops.counters import LIMITER_WAIT_SECONDS, RATE_LIMITED
+from app.ops.report import CacheStats, collect
 
 bp = Blueprint("metrics", __name__)
 PREFIX = "album_catalog"
@@ -41,27 +42,24 @@ class CacheCollector(Collector):
         lookups = CounterMetricFamily(
             f"{PREFIX}_cache_lookups", "Cover/metadata lookups by layer", labels=["layer", "kind"]
         )
+        for layer, kind, value in self.found.counters.lookups_by_kind():
+            lookups.add_metric([layer, kind], value)
+        yield lookups
         calls = CounterMetricFamily(
             f"{PREFIX}_spotify_calls", "Spotify HTTP calls by outcome", labels=["outcome"]
         )
-        for key, value in sorted(self.found.counters.items()):
-            parts = key.split(":")
-            if parts[0] in ("hit", "miss") and len(parts) >= 2:
-                layer = parts[1] if parts[0] == "hit" else "miss"
-                lookups.add_metric([layer, parts[-1]], value)
-            elif parts[0] == "spotify" and parts[1] != "429":
-                calls.add_metric([parts[1]], value)
-        yield lookups
+        for outcome, value in self.found.counters.spotify_calls().items():
+            calls.add_metric([outcome], value)
         yield calls
         yield CounterMetricFamily(
             f"{PREFIX}_spotify_rate_limited",
             "429 answers from Spotify",
-            value=self.found.counters.get("spotify:429", 0),
+            value=self.found.counters.get(RATE_LIMITED),
         )
         yield CounterMetricFamily(
             f"{PREFIX}_limiter_wait_seconds",
             "Time workers spent waiting for the global limiter",
-            value=self.found.counters.get("limiter:wait_seconds", 0.0),
+            value=self.found.counters.get(LIMITER_WAIT_SECONDS),
         )
         yield GaugeMetricFamily(
             f"{PREFIX}_redis_up",

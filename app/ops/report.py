@@ -1,4 +1,5 @@
-"""Cache state and counters, for `flask cache-stats` and `GET /metrics`."""
+"""The stats report: albums by cache state plus the counters, for `flask cache-stats`
+and `GET /metrics`."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from dataclasses import dataclass, field
 import redis
 from sqlalchemy import ColumnElement, case, func, select
 
-from app import stats
 from app.extensions import db
 from app.models import Album, FetchStatus
+from app.ops import counters
+from app.ops.counters import Counters
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,24 +32,14 @@ class AlbumCounts:
 @dataclass(frozen=True, slots=True)
 class CacheStats:
     albums: AlbumCounts
-    counters: dict[str, float] = field(default_factory=lambda: dict[str, float]())
+    counters: Counters = field(default_factory=Counters)
     redis_ok: bool = True
-
-    def lookups(self, layer: str) -> int:
-        return int(sum(v for k, v in self.counters.items() if k.startswith(f"{layer}:")))
 
     @property
     def hit_rate(self) -> float | None:
-        hits = self.lookups("hit:redis") + self.lookups("hit:db")
-        total = hits + self.lookups("miss")
+        hits = self.counters.lookups("redis") + self.counters.lookups("db")
+        total = hits + self.counters.lookups("miss")
         return hits / total if total else None
-
-    def spotify_calls(self) -> dict[str, int]:
-        return {
-            k.removeprefix("spotify:"): int(v)
-            for k, v in sorted(self.counters.items())
-            if k.startswith("spotify:") and k != "spotify:429"
-        }
 
 
 def album_counts() -> AlbumCounts:
@@ -73,6 +65,6 @@ def album_counts() -> AlbumCounts:
 def collect() -> CacheStats:
     counts = album_counts()
     try:
-        return CacheStats(counts, stats.read_all())
+        return CacheStats(counts, counters.read_all())
     except redis.RedisError:
-        return CacheStats(counts, {}, redis_ok=False)
+        return CacheStats(counts, Counters(), redis_ok=False)

@@ -24,7 +24,7 @@ from typing import Any, cast
 
 import redis
 
-from app.cache_keys import LOCK_KEY_PREFIX, LOCK_KEY_SUFFIX, PENDING_KEY, lock_key
+from app.cache.keys import LOCK_KEY_PREFIX, LOCK_KEY_SUFFIX, PENDING_KEY, lock_key
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,142 @@
+"""What an album row says is cached, and the Redis entries that mirror it.
+
+`row_state` is the one place that decides an album's cache state for a kind of data
+("ready", "no cover on Spotify", "retry at"); the read path, the catalog's tiles and
+pages, and the Redis entries written after a fetch all follow it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import redis
+
+from app.cache.keys import KINDS, Kind, encode, entry_key
+from app.config import setting
+from app.extensions import available_redis, mark_redis_down
+from app.models import Album, FetchStatus, as_utc
+
+log = logging.getLogger(__name__)
+State = Literal["ready", "not_found", "error", "missing", "no_spotify"]
+Entries = dict[Kind, tuple[dict[str, Any], int]]  # kind -> (entry, TTL in seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class RowState:
+    """One kind of an album's Spotify data, as its row has it.
+
+    ready: cached; not_found: Spotify has no such album (or, for the cover, the album
+    has no image); error: a fetch failed, nobody fetches it again before `retry_at`;
+    missing: not fetched yet (or its failure has expired); no_spotify: no link.
+    """
+
+    state: State
+    retry_at: datetime | None = None
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """A UTC datetime from a datetime or an ISO string (Redis entries hold strings)."""
+    if isinstance(value, datetime):
+        return as_utc(value)
+    if isinstance(value, str):
+        try:
+            return as_utc(datetime.fromisoformat(value))
+        except ValueError:
+            return None
+    return None
+
+
+def _ttl(kind: Kind) -> int:
+    return int(setting("COVER_CACHE_TTL" if kind == "cover" else "METADATA_CACHE_TTL"))
+
+
+def is_stale(cached_at: Any, kind: Kind) -> bool:
+    when = as_datetime(cached_at)
+    return when is None or datetime.now(UTC) - when > timedelta(seconds=_ttl(kind))
+
+
+def row_state(album: Album, kind: Kind) -> RowState:
+    if not album.spotify_album_id:
+        return RowState("no_spotify")
+    if kind == "cover" and album.spotify_cover_url and album.spotify_cover_cached_at:
+        return RowState("ready")
+    if (
+        kind == "metadata"
+        and album.spotify_metadata_json is not None
+        and album.spotify_metadata_cached_at
+    ):
+        return RowState("ready")
+    status = album.spotify_fetch_status
+    retry_at = as_datetime(album.spotify_next_retry_at)
+    if retry_at is not None and retry_at <= datetime.now(UTC):
+        retry_at = None
+    if status == FetchStatus.NOT_FOUND:
+        return RowState("not_found", retry_at)
+    if status == FetchStatus.OK and kind == "cover" and album.spotify_metadata_json is not None:
+        return RowState("not_found")  # Spotify answered, but with no usable image
+    if status == FetchStatus.ERROR and retry_at is not None:
+        return RowState("error", retry_at)
+    return RowState("missing")
+
+
+def _ready_entry(album: Album, kind: Kind) -> dict[str, Any]:
+    if kind == "cover":
+        return {
+            "alt": album.cover_alt,
+            "cover_url": album.spotify_cover_url,
+            "images": album.spotify_images or [],
+            "cached_at": album.spotify_cover_cached_at,
+        }
+    return {
+        "metadata": album.spotify_metadata_json,
+        "cached_at": album.spotify_metadata_cached_at,
+    }
+
+
+def entries_from_row(album: Album) -> Entries:
+    """The Redis entries (with their TTLs in seconds) that a database row implies."""
+    entries: Entries = {}
+    base = {"album_id": album.id, "spotify_id": album.spotify_album_id}
+    for kind in KINDS:
+        found = row_state(album, kind)
+        if found.state == "ready":
+            entries[kind] = (base | {"status": "ready"} | _ready_entry(album, kind), _ttl(kind))
+        elif found.state in ("not_found", "error"):
+            entry: dict[str, Any] = base | {"status": found.state}
+            ttl = int(setting("NOT_FOUND_TTL"))
+            if found.retry_at is not None:  # no longer than until the next fetch may run
+                entry["retry_at"] = found.retry_at
+                ttl = int((found.retry_at - datetime.now(UTC)).total_seconds()) + 1
+            entries[kind] = (entry, max(1, ttl))
+    return entries
+
+
+def write_entries(album_id: int, entries: Entries) -> None:
+    client = available_redis()
+    if client is None or not entries:
+        return
+    try:
+        pipe = client.pipeline(transaction=True)  # pyright: ignore[reportUnknownMemberType]
+        for kind, (entry, ttl) in entries.items():
+            pipe.set(entry_key(album_id, kind), encode(entry), ex=ttl)
+        pipe.execute()
+    except redis.RedisError:
+        mark_redis_down()
+        log.warning("could not write album %s to Redis; the database has it", album_id)
+
+
+def forget(album_ids: list[int]) -> None:
+    """Drop Redis entries (after a re-import changed these albums' Spotify ids)."""
+    client = available_redis()
+    if client is None or not album_ids:
+        return
+    keys = [entry_key(i, k) for i in album_ids for k in KINDS]
+    try:
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+    except redis.RedisError:
+        mark_redis_down()
+        log.warning("could not drop %d stale Redis entries", len(keys))

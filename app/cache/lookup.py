@@ -1,0 +1,126 @@
+"""Two-tier cache read path: Redis, then the database row (which backfills Redis).
+
+Web requests call only this package; it never calls Spotify. A lookup that finds
+nothing usable says so (`Lookup.fetch`), and the caller asks the worker package to
+queue a fetch (`worker.queue.enqueue_fetch`), so the read path never imports the worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import redis
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from app.cache.entries import as_datetime, entries_from_row, is_stale, write_entries
+from app.cache.keys import Kind, decode, encode, entry_key
+from app.config import setting
+from app.extensions import available_redis, db, mark_redis_down
+from app.models import Album
+from app.ops import counters
+from app.spotify.images import image_allowed
+from app.spotify.limiter import cooldown_remaining
+
+Status = Literal["ready", "pending", "unavailable", "no_spotify"]
+Reason = Literal["not_found", "error"]
+Fetch = Literal["miss", "refresh"]
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What the cover or metadata route answers for one album."""
+
+    album_id: int
+    status: Status
+    data: dict[str, Any] | None = None
+    reason: Reason | None = None
+    retry_after: float | None = None
+    # Set when a fetch should be queued: nothing cached ("miss"), or a stale copy
+    # served while it is refreshed behind the scenes ("refresh").
+    fetch: Fetch | None = None
+
+
+def _unavailable_error(album_id: int, retry_after: float) -> Lookup:
+    return Lookup(album_id, "unavailable", reason="error", retry_after=retry_after)
+
+
+def _from_entry(album_id: int, kind: Kind, entry: dict[str, Any]) -> Lookup | None:
+    """A Lookup from a Redis entry, or None when the entry cannot be used."""
+    status = entry.get("status")
+    if status == "ready":
+        if kind == "cover":
+            allowed: tuple[str, ...] = setting("SPOTIFY_IMAGE_HOSTS")
+            if not image_allowed(str(entry.get("cover_url", "")), allowed):
+                return None
+        return Lookup(album_id, "ready", entry)
+    if status == "not_found":
+        return Lookup(album_id, "unavailable", reason="not_found")
+    if status == "error":
+        retry_at = as_datetime(entry.get("retry_at"))
+        now = datetime.now(UTC)
+        if retry_at is not None and retry_at > now:
+            return _unavailable_error(album_id, (retry_at - now).total_seconds())
+    return None
+
+
+def _cooldown_remaining(client: redis.Redis | None) -> float:
+    if client is None:
+        return 0.0
+    try:
+        return cooldown_remaining(client)
+    except redis.RedisError:
+        mark_redis_down()
+        return 0.0
+
+
+def _from_redis(client: redis.Redis, album_id: int, kind: Kind) -> Lookup | None:
+    entry = decode(client.get(entry_key(album_id, kind)))  # pyright: ignore[reportArgumentType]
+    return _from_entry(album_id, kind, entry) if entry else None
+
+
+def lookup(album_id: int, kind: Kind) -> Lookup | None:
+    """Cover or metadata of an album; None when there is no such album."""
+    client = available_redis()
+    if client is not None:
+        try:
+            found = _from_redis(client, album_id, kind)
+        except redis.RedisError:
+            mark_redis_down()  # Redis is down: answer from the database
+            found, client = None, None
+        if found is not None:
+            counters.count_hit("redis", kind)
+            return found
+
+    # populate_existing: always the row as it is now, never a stale copy in the session.
+    album = db.session.execute(
+        select(Album)
+        .where(Album.id == album_id)
+        .options(joinedload(Album.artist))  # the cover entry's alt text names the artist
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if album is None:
+        return None
+    if not album.spotify_album_id:
+        return Lookup(album_id, "no_spotify")
+    entries = entries_from_row(album)
+    if kind in entries:
+        entry = entries[kind][0]
+        write_entries(album_id, entries)  # backfill the hot cache
+        result = _from_entry(album_id, kind, decode(encode(entry)) or {})
+        if result is not None:
+            counters.count_hit("db", kind)
+            if result.status == "ready" and is_stale(entry.get("cached_at"), kind):
+                # Stale-while-revalidate: serve what we have, refresh behind the scenes.
+                return Lookup(album_id, "ready", result.data, fetch="refresh")
+            return result
+
+    counters.count_miss(kind)
+    cooldown = _cooldown_remaining(client)
+    if cooldown > float(setting("REQUEUE_MAX_SECONDS")):
+        # Spotify asked us to stay away for long (e.g. the daily quota): say so now.
+        return _unavailable_error(album_id, cooldown)
+    poll = float(setting("COVER_POLL_SECONDS"))
+    return Lookup(album_id, "pending", retry_after=max(poll, cooldown), fetch="miss")

@@ -1,0 +1,1 @@
+"""Operations: counters, the stats report (`flask cache-stats`), `/metrics` and `/healthz`."""

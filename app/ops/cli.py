@@ -1,0 +1,63 @@
+"""`flask cache-stats`: the stats report on the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+
+import click
+
+from app.ops.counters import LIMITER_WAIT_SECONDS, RATE_LIMITED
+from app.ops.report import collect
+
+
+@click.command("cache-stats")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def cache_stats(as_json: bool) -> None:
+    """Albums cached/pending/unavailable, hit rate by layer, Spotify calls by outcome."""
+    found = collect()
+    counts = found.albums
+    if as_json:
+        body = {
+            "albums": asdict(counts) | {"no_spotify": counts.no_spotify},
+            "hit_rate": found.hit_rate,
+            "lookups": {
+                "redis": found.counters.lookups("redis"),
+                "database": found.counters.lookups("db"),
+                "miss": found.counters.lookups("miss"),
+            },
+            "spotify_calls": found.counters.spotify_calls(),
+            "rate_limited_429": int(found.counters.get(RATE_LIMITED)),
+            "limiter_wait_seconds": round(found.counters.get(LIMITER_WAIT_SECONDS), 3),
+            "redis_ok": found.redis_ok,
+        }
+        json.dump(body, sys.stdout, indent=2)
+        click.echo()
+        return
+    click.echo(
+        f"albums: {counts.total} total, {counts.with_spotify} with a Spotify link, "
+        f"{counts.no_spotify} without"
+    )
+    click.echo(
+        f"  cover cached {counts.cover_cached}, metadata cached {counts.metadata_cached}, "
+        f"not fetched yet {counts.not_fetched}, not found {counts.not_found}, "
+        f"failing {counts.failing}"
+    )
+    if not found.redis_ok:
+        click.echo("counters: Redis is unreachable")
+        return
+    rate = found.hit_rate
+    lookups = found.counters.lookups
+    click.echo(
+        f"lookups: redis {lookups('redis')}, database {lookups('db')}, "
+        f"miss {lookups('miss')}; hit rate "
+        + (f"{rate:.1%}" if rate is not None else "n/a (no lookups yet)")
+    )
+    calls = found.counters.spotify_calls()
+    shown = ", ".join(f"{k} {v}" for k, v in calls.items()) or "none"
+    click.echo(f"spotify calls: {shown}")
+    click.echo(
+        f"rate limited (429): {int(found.counters.get(RATE_LIMITED))}; "
+        f"time waiting for the limiter: {found.counters.get(LIMITER_WAIT_SECONDS):.1f} s"
+    )

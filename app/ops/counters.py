@@ -1,0 +1,99 @@
+"""Counters for cache hits by layer, Spotify calls by outcome and limiter waiting.
+
+Kept in one Redis hash so every web process and worker adds to the same totals.
+Counting is best effort: a Redis hiccup never fails a request. Every counter name is
+made here, and read back here (`Counters`), so writers and reports cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, cast
+
+import redis
+
+from app.extensions import available_redis, get_redis, mark_redis_down
+
+log = logging.getLogger(__name__)
+STATS_KEY = "stats:counters"
+Layer = Literal["redis", "db"]
+
+_HIT, _MISS, _SPOTIFY = "hit", "miss", "spotify"
+RATE_LIMITED = f"{_SPOTIFY}:429"
+LIMITER_WAIT_SECONDS = "limiter:wait_seconds"
+FETCH_QUEUED = "fetch:queued"
+TRANSIENT_FAILURES = "fetch:transient_failures"
+
+
+def _record(name: str, add: Callable[[redis.Redis], object]) -> None:
+    client = available_redis()
+    if client is None:
+        return
+    try:
+        add(client)
+    except redis.RedisError:
+        mark_redis_down()
+        log.debug("counter %s not recorded", name)
+
+
+def incr(name: str, amount: int = 1) -> None:
+    _record(name, lambda client: client.hincrby(STATS_KEY, name, amount))
+
+
+def add_seconds(name: str, seconds: float) -> None:
+    _record(name, lambda client: client.hincrbyfloat(STATS_KEY, name, seconds))
+
+
+def count_hit(layer: Layer, kind: str) -> None:
+    """A cover or metadata lookup answered from Redis or from the database row."""
+    incr(f"{_HIT}:{layer}:{kind}")
+
+
+def count_miss(kind: str) -> None:
+    """A lookup that found nothing cached (a fetch is queued)."""
+    incr(f"{_MISS}:{kind}")
+
+
+def count_spotify_call(outcome: str) -> None:
+    """One HTTP call to Spotify: `ok` or the error class it ended with."""
+    incr(f"{_SPOTIFY}:{outcome}")
+
+
+@dataclass(frozen=True, slots=True)
+class Counters:
+    """The totals, read back by name (for `flask cache-stats` and `/metrics`)."""
+
+    values: dict[str, float] = field(default_factory=lambda: dict[str, float]())
+
+    def get(self, name: str) -> float:
+        return self.values.get(name, 0.0)
+
+    def lookups(self, layer: Layer | Literal["miss"]) -> int:
+        prefix = f"{_MISS}:" if layer == "miss" else f"{_HIT}:{layer}:"
+        return int(sum(v for k, v in self.values.items() if k.startswith(prefix)))
+
+    def lookups_by_kind(self) -> list[tuple[str, str, float]]:
+        """(layer, kind, count) for every lookup counter; layer is redis, db or miss."""
+        found: list[tuple[str, str, float]] = []
+        for name, value in sorted(self.values.items()):
+            parts = name.split(":")
+            if parts[0] == _HIT and len(parts) == 3:
+                found.append((parts[1], parts[2], value))
+            elif parts[0] == _MISS and len(parts) == 2:
+                found.append((_MISS, parts[1], value))
+        return found
+
+    def spotify_calls(self) -> dict[str, int]:
+        """Calls by outcome; the 429 tally (`RATE_LIMITED`) is not a call outcome."""
+        return {
+            name.removeprefix(f"{_SPOTIFY}:"): int(value)
+            for name, value in sorted(self.values.items())
+            if name.startswith(f"{_SPOTIFY}:") and name != RATE_LIMITED
+        }
+
+
+def read_all() -> Counters:
+    raw = cast(dict[bytes, bytes], get_redis().hgetall(STATS_KEY))
+    return Counters({key.decode(): float(value) for key, value in raw.items()})

@@ -1,0 +1,55 @@
+"""Which cover images may be shown, and which one a tile downloads.
+
+One allow-list check (`image_allowed`) for every place an image URL comes from:
+Spotify's answer before it is stored, a Redis entry before it is served, a database
+row before it is rendered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import urlsplit
+
+from app.spotify.models import Image, parse_images
+
+TILE_WIDTH = 300  # px: the Spotify image size a tile should download
+
+
+def image_allowed(url: str, allowed: tuple[str, ...]) -> bool:
+    """https from an allowed host; an entry with a scheme (http://127.0.0.1:8765) allows
+    exactly that origin, which is how the simulator's images are let in for demos."""
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        origin = f"{parts.scheme}://{parts.netloc}".lower()
+    except ValueError:
+        return False
+    for entry in allowed:
+        if "://" in entry:
+            if origin == entry.rstrip("/").lower():
+                return True
+        elif parts.scheme == "https" and host == entry:
+            return True
+    return False
+
+
+def allowed_images(images: Iterable[Image], allowed: tuple[str, ...]) -> list[Image]:
+    """The images from allowed hosts, widest first."""
+    kept = [i for i in images if image_allowed(i.url, allowed)]
+    return sorted(kept, key=lambda i: i.width or 0, reverse=True)
+
+
+def images_from_json(raw: list[dict[str, Any]] | None, fallback_url: str | None) -> list[Image]:
+    """Stored image dicts (Spotify's shape, every field optional), widest first; the
+    bare cover URL when there are none."""
+    images = list(parse_images(raw))
+    if not images and fallback_url:
+        images.append(Image(fallback_url, None, None))
+    return images
+
+
+def pick_src(images: list[Image], width: int = TILE_WIDTH) -> Image:
+    """The smallest image at least `width` wide, else the widest there is."""
+    wide_enough = [i for i in images if (i.width or 0) >= width]
+    return wide_enough[-1] if wide_enough else images[0]

@@ -1,0 +1,171 @@
+"""`flask refresh-cache`: refresh covers and metadata, here or through the workers."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import click
+from sqlalchemy import Select, select
+from sqlalchemy.orm import joinedload
+
+from app.config import setting
+from app.extensions import db
+from app.models import Album, Artist, Genre, name_key
+from app.progress import progress
+from worker.fetch import fetch_album
+from worker.job import FetchRequest, Outcome, RequeueError
+from worker.queue import enqueue_fetch
+from worker.tasks import send_refresh_task
+
+# The CLI waits for the limiter like a patient worker would, but not for hours.
+INLINE_MAX_WAIT = 30.0
+# Someone is watching the progress bar: a few backed-off tries, not the workers' minutes.
+INLINE_ATTEMPTS = 3
+
+
+def _label(album: Album) -> str:
+    return f"#{album.id} {album.artist.name} - {album.title}"
+
+
+def _selection(
+    album_ids: tuple[int, ...], artist: str | None, genre: str | None, missing: bool
+) -> Select[Album]:
+    stmt = select(Album).join(Album.artist).options(joinedload(Album.artist)).order_by(Album.id)
+    if album_ids:
+        stmt = stmt.where(Album.id.in_(album_ids))
+    if artist:
+        stmt = stmt.where(Artist.name_key == name_key(artist))
+    if genre:
+        stmt = stmt.where(Album.genres.any(Genre.name_key == name_key(genre)))
+    if missing:
+        stmt = stmt.where(
+            Album.spotify_album_id.is_not(None), Album.spotify_cover_cached_at.is_(None)
+        )
+    return stmt
+
+
+def _fetch_inline(album_id: int) -> Outcome:
+    """Fetch one album, waiting out short limiter waits and backoffs; give up on long ones."""
+    request = FetchRequest(album_id, refresh=True, attempts=INLINE_ATTEMPTS)
+    while True:
+        try:
+            return fetch_album(request, max_wait=INLINE_MAX_WAIT, send=send_refresh_task)
+        except RequeueError as exc:
+            if exc.countdown > float(setting("REQUEUE_MAX_SECONDS")):
+                return Outcome.DEFERRED
+            request = exc.request
+            time.sleep(exc.countdown)
+
+
+@dataclass
+class RefreshRun:
+    """What an inline refresh did, album by album."""
+
+    labels: dict[int, str]
+    outcomes: Counter[Outcome] = field(default_factory=lambda: Counter[Outcome]())
+    failed: list[int] = field(default_factory=lambda: list[int]())
+    deferred: bool = False  # Spotify asked for a long pause; the rest was skipped
+
+
+def _run_inline(labels: dict[int, str]) -> RefreshRun:
+    run = RefreshRun(labels)
+    with progress(len(labels), "Refreshing") as advance:
+        for album_id in labels:
+            if run.deferred:
+                run.outcomes[Outcome.SKIPPED] += 1
+                continue
+            outcome = _fetch_inline(album_id)
+            run.outcomes[outcome] += 1
+            if outcome in (Outcome.FAILED, Outcome.DEFERRED):
+                run.failed.append(album_id)
+            # Spotify asked for a long pause: stop rather than hammer it.
+            run.deferred = outcome == Outcome.DEFERRED
+            advance(1)
+    return run
+
+
+def _report(run: RefreshRun, unlinked: int) -> None:
+    outcomes = run.outcomes
+    refreshed = outcomes[Outcome.REFRESHED] + outcomes[Outcome.CACHED]
+    click.echo(
+        f"refreshed {refreshed}, not found {outcomes[Outcome.NOT_FOUND]}, "
+        f"failed {outcomes[Outcome.FAILED] + outcomes[Outcome.DEFERRED]}, "
+        f"skipped {outcomes[Outcome.SKIPPED] + unlinked}"
+    )
+    if run.deferred:
+        click.echo("Spotify asked us to pause for a long time; the rest was skipped.")
+    if run.failed:
+        rows = db.session.execute(
+            select(Album.id, Album.spotify_last_error).where(Album.id.in_(run.failed))
+        )
+        reasons = {row[0]: row[1] for row in rows}
+        click.echo("failed albums:")
+        for album_id in run.failed:
+            click.echo(f"  {run.labels[album_id]}: {reasons.get(album_id) or 'unknown error'}")
+
+
+def _dry_run(linked: list[Album], unlinked: int) -> None:
+    click.echo(f"dry run: would refresh {len(linked)} albums (no Spotify calls made)")
+    for album in linked:
+        click.echo(f"  {_label(album)} (spotify:album:{album.spotify_album_id})")
+    if unlinked:
+        click.echo(f"  {unlinked} selected albums have no Spotify link and would be skipped")
+
+
+def _enqueue(linked: list[Album], unlinked: int) -> None:
+    queued = sum(enqueue_fetch(a.id, refresh=True) for a in linked)
+    click.echo(
+        f"queued {queued} albums for the workers"
+        f" ({len(linked) - queued} already queued, {unlinked} without a Spotify link)"
+    )
+
+
+@click.command("refresh-cache")
+@click.option("--album-id", "album_ids", type=int, multiple=True, help="Album id (repeatable).")
+@click.option("--artist", metavar="NAME", help="Albums by this artist.")
+@click.option("--genre", metavar="NAME", help="Albums in this genre.")
+@click.option("--missing", is_flag=True, help="Albums with a Spotify link but no cached cover.")
+@click.option("--all", "everything", is_flag=True, help="Every album with a Spotify link.")
+@click.option("--dry-run", is_flag=True, help="List what would be refreshed; call nothing.")
+@click.option("--enqueue", is_flag=True, help="Hand the work to the Celery workers.")
+def refresh_cache(
+    album_ids: tuple[int, ...],
+    artist: str | None,
+    genre: str | None,
+    missing: bool,
+    everything: bool,
+    dry_run: bool,
+    enqueue: bool,
+) -> None:
+    """Refresh cover art and metadata from Spotify, under the global rate limiter.
+
+    Selections combine (an artist's albums still missing a cover: --artist X --missing).
+    By default it runs here, with a progress bar and a summary; --enqueue queues the
+    work for the workers instead.
+
+    \b
+    Examples:
+      flask --app wsgi refresh-cache --album-id 12 --album-id 40
+      flask --app wsgi refresh-cache --artist "Radiohead" --dry-run
+      flask --app wsgi refresh-cache --genre jazz --enqueue
+      flask --app wsgi refresh-cache --missing
+      flask --app wsgi refresh-cache --all --enqueue
+    """
+    if not (album_ids or artist or genre or missing or everything):
+        raise click.UsageError(
+            "say which albums: --album-id N (repeatable), --artist NAME, --genre NAME, "
+            "--missing (no cached cover yet) or --all"
+        )
+    albums = list(db.session.execute(_selection(album_ids, artist, genre, missing)).scalars())
+    for unknown in sorted(set(album_ids) - {a.id for a in albums}):
+        click.echo(f"album {unknown}: no such album", err=True)
+    linked = [a for a in albums if a.spotify_album_id]
+    unlinked = len(albums) - len(linked)
+    if dry_run:
+        _dry_run(linked, unlinked)
+    elif enqueue:
+        _enqueue(linked, unlinked)
+    else:
+        _report(_run_inline({a.id: _label(a) for a in linked}), unlinked)

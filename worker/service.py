@@ -1,0 +1,126 @@
+"""The Spotify client and the global limiter of one worker process, as a Flask extension.
+
+Built by the app factory (`init_app`); every caller says per call how long it may
+wait for the limiter (`waiting_at_most`), so threads of one worker never share a budget.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, cast
+
+from flask import Flask, current_app
+from redis import Redis
+
+from app.ops import counters
+from app.spotify.client import SpotifyClient, SpotifySettings
+from app.spotify.limiter import Limiter
+
+EXTENSION = "spotify"
+
+
+@dataclass(slots=True)
+class _CallBudget:
+    max_wait: float
+    prepaid: int = 0  # calls already holding a limiter slot (see SpotifyService.reserved)
+
+
+class SpotifyService:
+    """The limiter and client of this process; each caller says how long it may wait.
+
+    The wait budget lives in a context variable, so threads of one worker (the
+    threads pool) never see each other's budget.
+    """
+
+    def __init__(self, limiter: Limiter, settings: SpotifySettings, redis_client: Redis) -> None:
+        self.limiter = limiter
+        self._budget: ContextVar[_CallBudget | None] = ContextVar("spotify_budget", default=None)
+        self.client = SpotifyClient(
+            settings,
+            redis_client=redis_client,
+            guard=self.guard,
+            on_call=counters.count_spotify_call,
+        )
+
+    @contextmanager
+    def waiting_at_most(self, max_wait: float) -> Generator[None]:
+        """Calls made inside wait at most `max_wait` seconds each for the limiter."""
+        token = self._budget.set(_CallBudget(max_wait))
+        try:
+            yield
+        finally:
+            self._budget.reset(token)
+
+    def _current(self) -> _CallBudget:
+        budget = self._budget.get()
+        if budget is None:
+            raise RuntimeError("Spotify calls need a wait budget: use waiting_at_most()")
+        return budget
+
+    @contextmanager
+    def guard(self) -> Generator[None]:
+        """Wraps every HTTP call: a limiter slot, and the time spent waiting for it."""
+        budget = self._current()
+        if budget.prepaid:
+            budget.prepaid -= 1
+            yield
+            return
+        with self._slot(budget.max_wait):
+            yield
+
+    @contextmanager
+    def reserved(self) -> Generator[None]:
+        """Wait for the limiter first; the next call inside uses that slot.
+
+        A batch worker waits, then picks the albums to fetch, so the batch fills up
+        with everything that was queued while it waited.
+        """
+        budget = self._current()
+        with self._slot(budget.max_wait):
+            budget.prepaid = 1
+            try:
+                yield
+            finally:
+                budget.prepaid = 0
+
+    @contextmanager
+    def _slot(self, max_wait: float) -> Generator[None]:
+        started = time.monotonic()
+        with self.limiter.slot(max_wait):
+            counters.add_seconds(counters.LIMITER_WAIT_SECONDS, time.monotonic() - started)
+            yield
+
+    @classmethod
+    def from_config(cls, config: dict[str, object], redis_client: Redis) -> SpotifyService:
+        timeout = float(cast(float, config["SPOTIFY_TIMEOUT"]))
+        limiter = Limiter(
+            redis_client,
+            rate_per_sec=float(cast(float, config["SPOTIFY_RATE_PER_SEC"])),
+            burst=int(cast(int, config["SPOTIFY_BURST"])),
+            max_in_flight=int(cast(int, config["SPOTIFY_MAX_CONCURRENT"])),
+            lease_seconds=timeout + 5,
+        )
+        settings = SpotifySettings(
+            client_id=cast(str, config["SPOTIFY_CLIENT_ID"]),
+            client_secret=cast(str, config["SPOTIFY_CLIENT_SECRET"]),
+            api_base=cast(str, config["SPOTIFY_API_BASE"]),
+            token_url=cast(str, config["SPOTIFY_TOKEN_URL"]),
+            timeout=timeout,
+            batch=cast(Any, config["SPOTIFY_BATCH"]),
+        )
+        return cls(limiter, settings, redis_client)
+
+
+def init_app(app: Flask) -> None:
+    """Build this app's service on its Redis client (call again after swapping Redis)."""
+    redis_client = cast(Redis, app.extensions["redis"])
+    app.extensions[EXTENSION] = SpotifyService.from_config(dict(app.config), redis_client)
+
+
+def spotify_service() -> SpotifyService:
+    """The current app's service."""
+    return cast(SpotifyService, current_app.extensions[EXTENSION])
