@@ -6,7 +6,8 @@ import logging
 from typing import Any
 
 import redis
-from celery import Task, shared_task
+from celery import Celery, Task, shared_task
+from flask import current_app
 
 from app.config import setting
 from worker.fetch import fetch_album
@@ -63,8 +64,12 @@ def send_fetch_task(
     """Put one fetch task on the queue; False (logged) when the broker refuses it."""
     kwargs: dict[str, Any] = {"refresh": refresh, "requested_at": requested_at}
     options: dict[str, Any] = {"countdown": countdown} if countdown else {}
+    # The task as registered on this Flask app's Celery: `fetch_album_task` alone would
+    # resolve to the process's default Celery app, the last one created.
+    celery: Celery[Any] = current_app.extensions["celery"]
+    task = celery.tasks[fetch_album_task.name]
     try:
-        fetch_album_task.apply_async(
+        task.apply_async(
             (album_id,),
             kwargs,
             retry=False,  # a web request must not hang on a broken broker; the next poll retries
