@@ -115,7 +115,6 @@ class Album(Base):
     title_key: Mapped[str] = mapped_column(String(TITLE_MAX), index=True)
     artist_id: Mapped[int] = mapped_column(ForeignKey("artists.id"), index=True)
     year: Mapped[int | None] = mapped_column(Integer, index=True)
-    spotify_url: Mapped[str | None] = mapped_column(String(URL_MAX))
     spotify_album_id: Mapped[str | None] = mapped_column(String(22), index=True)
 
     spotify_cover_url: Mapped[str | None] = mapped_column(String(URL_MAX), index=True)

@@ -16,8 +16,8 @@ from sqlalchemy import event
 from app import create_app
 from app.config import TestConfig
 from app.extensions import db, set_redis
-from worker import service as spotify_service
 from tests.services import drop_postgres_database, postgres_database, redis_url
+from worker import service as spotify_service
 
 # The real-pipeline fixtures (workers, simulator) for integration and browser tests.
 pytest_plugins = ["tests.pipeline_fixtures"]

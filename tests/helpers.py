@@ -53,7 +53,6 @@ def add_album(
         artist=artist_row,
         year=year,
         spotify_album_id=spotify_id,
-        spotify_url=f"https://open.spotify.com/album/{spotify_id}" if spotify_id else None,
         genres=genre_rows,
     )
     if cover_url:

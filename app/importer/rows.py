@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from app.models import GENRE_MAX, NAME_MAX, TITLE_MAX, name_key
-from app.spotify.ids import SpotifyLinkError, album_url, parse_album_id
+from app.spotify.ids import SpotifyLinkError, parse_album_id
 
 
 class ImportFatalError(Exception):
@@ -99,10 +99,6 @@ class AlbumRow:
     @property
     def key(self) -> tuple[str, str]:
         return (name_key(self.artist), name_key(self.title))
-
-    @property
-    def spotify_url(self) -> str | None:
-        return album_url(self.spotify_album_id) if self.spotify_album_id else None
 
 
 @dataclass(frozen=True, slots=True)

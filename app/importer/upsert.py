@@ -164,7 +164,6 @@ def _album_values(row: AlbumRow, artist_id: int, now: datetime) -> dict[str, Any
         "title_key": name_key(row.title),
         "artist_id": artist_id,
         "year": row.year,
-        "spotify_url": row.spotify_url,
         "spotify_album_id": row.spotify_album_id,
         "updated_at": now,
     }
@@ -174,8 +173,7 @@ def _update_albums(session: Session, values: list[dict[str, Any]], *, clear: boo
     if not values:
         return
     assignments: dict[str, Any] = {
-        column: bindparam(column)
-        for column in ("title", "year", "spotify_url", "spotify_album_id", "updated_at")
+        column: bindparam(column) for column in ("title", "year", "spotify_album_id", "updated_at")
     }
     if clear:
         assignments |= dict.fromkeys(SPOTIFY_CACHE_COLUMNS)

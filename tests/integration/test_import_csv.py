@@ -55,7 +55,7 @@ def test_messy_csv_imports_good_rows_and_reports_bad_ones(runner: FlaskCliRunner
     assert [g.name for g in bjork.genres] == ["Art Pop", "Electronic"]
     assert bjork.spotify_album_id == "3JSUbhrhOyRrR3xQDNpVKq"
     assert album_by_title("Murder Ballads").spotify_album_id == "1bWQ9lJuWr9BjJVUHVUrT4"
-    assert album_by_title("OK Computer").spotify_url == (
+    assert album_by_title("OK Computer").spotify_link == (
         "https://open.spotify.com/album/6dVIqQ8qmQ5GBnJ9shOYGE"
     )
     assert album_by_title("Album, With Comma").artist.name == 'The "Quoted" Band'

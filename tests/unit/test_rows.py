@@ -10,6 +10,7 @@ from app.importer.rows import (
     parse_table,
     parse_year,
 )
+from app.spotify.ids import album_url
 
 ID = "6dVIqQ8qmQ5GBnJ9shOYGE"
 
@@ -99,7 +100,7 @@ def test_valid_row_is_trimmed_and_parsed() -> None:
     assert (row.artist, row.title, row.year) == ("Radiohead", "OK Computer", 1997)
     assert row.genres == ("Rock", "Art Rock")
     assert row.spotify_album_id == ID
-    assert row.spotify_url == f"https://open.spotify.com/album/{ID}"
+    assert album_url(row.spotify_album_id or "") == f"https://open.spotify.com/album/{ID}"
 
 
 def test_short_row_reads_missing_cells_as_blank() -> None:
