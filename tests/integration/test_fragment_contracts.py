@@ -174,7 +174,12 @@ def test_unknown_album_is_404(client: FlaskClient, kind: str) -> None:
     response = client.get(url(424242, kind))
     assert response.status_code == 404
     assert response.get_json() == {"error": "album_not_found"}
-    assert client.get(url(424242, kind, "html")).status_code == 404
+    html = client.get(url(424242, kind, "html"))
+    assert html.status_code == 404
+    assert html.mimetype == "text/html"
+    # The fragment of its own kind, so the page's swap target keeps its state attribute.
+    state = "data-cover-state" if kind == "cover-art" else "data-metadata-state"
+    assert f'{state}="unavailable"' in html.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("kind", KINDS)
