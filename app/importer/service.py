@@ -1,4 +1,4 @@
-"""One import run: read the source, validate, upsert in one transaction."""
+"""One import run over a table already read: validate its rows, upsert them in one transaction."""
 
 from __future__ import annotations
 

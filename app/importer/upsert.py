@@ -41,6 +41,20 @@ class _Existing:
     title: str
     year: int | None
     spotify_album_id: str | None
+    genre_ids: set[int] = field(default_factory=lambda: set[int]())
+
+
+@dataclass(slots=True)
+class _BatchWrites:
+    """The writes one batch needs, planned before any album is written."""
+
+    now: datetime
+    new_albums: list[dict[str, Any]] = field(default_factory=lambda: list[dict[str, Any]]())
+    new_album_genres: list[set[int]] = field(default_factory=lambda: list[set[int]]())
+    # Field updates, kept apart by whether the cached Spotify data still applies.
+    keep_cache: list[dict[str, Any]] = field(default_factory=lambda: list[dict[str, Any]]())
+    clear_cache: list[dict[str, Any]] = field(default_factory=lambda: list[dict[str, Any]]())
+    regenre: dict[int, set[int]] = field(default_factory=lambda: dict[int, set[int]]())
 
 
 def _insert(session: Session, table: Table) -> Any:
@@ -74,7 +88,21 @@ def _upsert_names(session: Session, table: Table, names: dict[str, str]) -> dict
 
 
 def _upsert_batch(session: Session, rows: Sequence[AlbumRow], counts: UpsertCounts) -> None:
+    """Create, update or keep one batch of albums; each step is at most a few statements."""
     now = utcnow()
+    artist_ids, genre_ids = _resolve_names(session, rows)
+    existing = _existing_albums(session, rows, artist_ids)
+    writes = _plan_writes(rows, artist_ids, genre_ids, existing, now, counts)
+    _insert_albums(session, writes, counts)
+    _update_albums(session, writes.keep_cache, clear=False)
+    _update_albums(session, writes.clear_cache, clear=True)
+    _replace_genres(session, writes.regenre)
+
+
+def _resolve_names(
+    session: Session, rows: Sequence[AlbumRow]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Upsert the batch's artists and genres; return their ids by name key, artists first."""
     artist_names: dict[str, str] = {}
     genre_names: dict[str, str] = {}
     for row in rows:
@@ -83,7 +111,13 @@ def _upsert_batch(session: Session, rows: Sequence[AlbumRow], counts: UpsertCoun
             genre_names.setdefault(name_key(genre), genre)
     artist_ids = _upsert_names(session, ARTISTS, artist_names)
     genre_ids = _upsert_names(session, GENRES, genre_names)
+    return artist_ids, genre_ids
 
+
+def _existing_albums(
+    session: Session, rows: Sequence[AlbumRow], artist_ids: dict[str, int]
+) -> dict[tuple[int, str], _Existing]:
+    """The batch's albums already stored, with their genres, by (artist id, title key)."""
     title_keys = list({name_key(row.title) for row in rows})
     existing: dict[tuple[int, str], _Existing] = {}
     for r in session.execute(
@@ -99,63 +133,84 @@ def _upsert_batch(session: Session, rows: Sequence[AlbumRow], counts: UpsertCoun
         )
     ):
         existing[(r.artist_id, r.title_key)] = _Existing(r.id, r.title, r.year, r.spotify_album_id)
-    current_genres: dict[int, set[int]] = {e.id: set() for e in existing.values()}
-    if current_genres:
+    by_id = {album.id: album for album in existing.values()}
+    if by_id:
         for album_id, genre_id in session.execute(
             select(album_genres.c.album_id, album_genres.c.genre_id).where(
-                album_genres.c.album_id.in_(list(current_genres))
+                album_genres.c.album_id.in_(list(by_id))
             )
         ):
-            current_genres[album_id].add(genre_id)
+            by_id[album_id].genre_ids.add(genre_id)
+    return existing
 
-    new_rows: list[dict[str, Any]] = []
-    new_genres: list[set[int]] = []
-    keep_cache: list[dict[str, Any]] = []
-    clear_cache: list[dict[str, Any]] = []
-    regenre: dict[int, set[int]] = {}
+
+def _plan_writes(
+    rows: Sequence[AlbumRow],
+    artist_ids: dict[str, int],
+    genre_ids: dict[str, int],
+    existing: dict[tuple[int, str], _Existing],
+    now: datetime,
+    counts: UpsertCounts,
+) -> _BatchWrites:
+    """Sort the rows into new, changed and unchanged albums, and plan their writes."""
+    writes = _BatchWrites(now)
     for row in rows:
         artist_id = artist_ids[name_key(row.artist)]
         wanted_genres = {genre_ids[name_key(g)] for g in row.genres}
         old = existing.get((artist_id, name_key(row.title)))
         if old is None:
-            new_rows.append(_album_values(row, artist_id, now) | {"created_at": now})
-            new_genres.append(wanted_genres)
-            continue
-        counts.seen_album_ids.add(old.id)
-        fields_same = (old.title, old.year, old.spotify_album_id) == (
-            row.title,
-            row.year,
-            row.spotify_album_id,
-        )
-        genres_same = current_genres[old.id] == wanted_genres
-        if fields_same and genres_same:
-            counts.unchanged += 1
-            continue
-        counts.updated += 1
-        if not genres_same:
-            regenre[old.id] = wanted_genres
-        if fields_same:
-            continue
-        values = _album_values(row, artist_id, now) | {"_id": old.id}
-        if old.spotify_album_id != row.spotify_album_id:
-            # Another Spotify album: its cached cover and metadata no longer apply.
-            clear_cache.append(values)
-            counts.stale_cache_ids.append(old.id)
+            writes.new_albums.append(_album_values(row, artist_id, now) | {"created_at": now})
+            writes.new_album_genres.append(wanted_genres)
         else:
-            keep_cache.append(values)
+            _plan_change(writes, old, row, artist_id, wanted_genres, counts)
+    return writes
 
-    if new_rows:
-        inserted = session.execute(
-            ALBUMS.insert().returning(ALBUMS.c.id, sort_by_parameter_order=True), new_rows
-        )
-        for (album_id,), genres in zip(inserted, new_genres, strict=True):
-            counts.seen_album_ids.add(album_id)
-            if genres:
-                regenre[album_id] = genres
-        counts.created += len(new_rows)
-    _update_albums(session, keep_cache, clear=False)
-    _update_albums(session, clear_cache, clear=True)
-    _replace_genres(session, regenre)
+
+def _plan_change(
+    writes: _BatchWrites,
+    old: _Existing,
+    row: AlbumRow,
+    artist_id: int,
+    wanted_genres: set[int],
+    counts: UpsertCounts,
+) -> None:
+    """Count a stored album as updated or unchanged, planning the update if there is one."""
+    counts.seen_album_ids.add(old.id)
+    fields_same = (old.title, old.year, old.spotify_album_id) == (
+        row.title,
+        row.year,
+        row.spotify_album_id,
+    )
+    genres_same = old.genre_ids == wanted_genres
+    if fields_same and genres_same:
+        counts.unchanged += 1
+        return
+    counts.updated += 1
+    if not genres_same:
+        writes.regenre[old.id] = wanted_genres
+    if fields_same:
+        return
+    values = _album_values(row, artist_id, writes.now) | {"_id": old.id}
+    if old.spotify_album_id != row.spotify_album_id:
+        # Another Spotify album: its cached cover and metadata no longer apply.
+        writes.clear_cache.append(values)
+        counts.stale_cache_ids.append(old.id)
+    else:
+        writes.keep_cache.append(values)
+
+
+def _insert_albums(session: Session, writes: _BatchWrites, counts: UpsertCounts) -> None:
+    """Insert the new albums in one statement and plan their genres."""
+    if not writes.new_albums:
+        return
+    inserted = session.execute(
+        ALBUMS.insert().returning(ALBUMS.c.id, sort_by_parameter_order=True), writes.new_albums
+    )
+    for (album_id,), genres in zip(inserted, writes.new_album_genres, strict=True):
+        counts.seen_album_ids.add(album_id)
+        if genres:
+            writes.regenre[album_id] = genres
+    counts.created += len(writes.new_albums)
 
 
 def _album_values(row: AlbumRow, artist_id: int, now: datetime) -> dict[str, Any]:

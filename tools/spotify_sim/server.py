@@ -16,6 +16,9 @@ from tools.spotify_sim import albums
 from tools.spotify_sim.state import SimSettings, SimState
 
 MAX_BATCH = 20
+# The control endpoints and the covers (Spotify's CDN, not its Web API) are never
+# delayed, refused or recorded.
+_NOT_API = ("/_sim/", "/image/")
 
 
 def _error(status: int, message: str, reason: str | None = None) -> Response:
@@ -33,52 +36,57 @@ def _valid_id(album_id: str) -> bool:
 
 def create_sim_app(state: SimState, catalog: dict[str, tuple[str, str, str]]) -> Flask:
     app = Flask("spotify_sim")
+    _register_hooks(app, state)
+    _register_token_endpoint(app, state)
+    _register_album_endpoints(app, state, catalog)
+    _register_control_endpoints(app, state)
+    return app
 
-    def base_url() -> str:
-        return request.host_url
 
-    def album_json(album_id: str) -> dict[str, Any]:
-        return albums.album(
-            album_id,
-            base_url=base_url(),
-            image_base=base_url(),
-            extended=state.settings.mode == "extended",
-            catalog=catalog,
-        )
+def _register_hooks(app: Flask, state: SimState) -> None:
+    """Delay and record each call as the settings say; refuse bad /v1/ calls."""
 
     @app.before_request
     def gatekeeper() -> Response | None:
         g.started = time.monotonic()
         path = request.path
-        if path.startswith(("/_sim/", "/image/")):
+        if path.startswith(_NOT_API):
             return None
         if state.settings.latency_ms:
             time.sleep(state.settings.latency_ms / 1000)
         if path.startswith("/v1/"):
-            header = request.headers.get("Authorization", "")
-            if header.removeprefix("Bearer ") not in state.tokens:
-                return _error(401, "Invalid access token")
-            limited = state.rate_limit()
-            if limited is not None:
-                retry_after, quota = limited
-                response = _error(
-                    429,
-                    "API rate limit exceeded",
-                    "QUOTA_EXCEEDED" if quota else None,
-                )
-                response.headers["Retry-After"] = str(retry_after)
-                return response
-            if state.should_fail():
-                status = state.random.choice([500, 502, 503])
-                return _error(status, "Simulated server error")
+            return _api_refusal(state)
         return None
 
     @app.after_request
     def record(response: Response) -> Response:
-        if not request.path.startswith(("/_sim/", "/image/")):
+        if not request.path.startswith(_NOT_API):
             state.record(request.method, request.full_path.rstrip("?"), response.status_code)
         return response
 
+
+def _api_refusal(state: SimState) -> Response | None:
+    """The error for a /v1/ call with a bad token, over the rate limit or picked to fail."""
+    header = request.headers.get("Authorization", "")
+    if header.removeprefix("Bearer ") not in state.tokens:
+        return _error(401, "Invalid access token")
+    limited = state.rate_limit()
+    if limited is not None:
+        retry_after, quota = limited
+        response = _error(
+            429,
+            "API rate limit exceeded",
+            "QUOTA_EXCEEDED" if quota else None,
+        )
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+    if state.should_fail():
+        status = state.random.choice([500, 502, 503])
+        return _error(status, "Simulated server error")
+    return None
+
+
+def _register_token_endpoint(app: Flask, state: SimState) -> None:
     @app.post("/api/token")
     def token() -> Response:
         client_id = request.form.get("client_id", "")
@@ -96,10 +104,29 @@ def create_sim_app(state: SimState, catalog: dict[str, tuple[str, str, str]]) ->
         state.tokens.add(access)
         return jsonify({"access_token": access, "token_type": "Bearer", "expires_in": 3600})
 
-    def _oauth_error(code: str) -> Response:
-        response = jsonify({"error": code, "error_description": code.replace("_", " ")})
-        response.status_code = 400
-        return response
+
+def _oauth_error(code: str) -> Response:
+    response = jsonify({"error": code, "error_description": code.replace("_", " ")})
+    response.status_code = 400
+    return response
+
+
+def _register_album_endpoints(
+    app: Flask, state: SimState, catalog: dict[str, tuple[str, str, str]]
+) -> None:
+    """One album, its tracks, several albums, and the cover images."""
+
+    def base_url() -> str:
+        return request.host_url
+
+    def album_json(album_id: str) -> dict[str, Any]:
+        return albums.album(
+            album_id,
+            base_url=base_url(),
+            image_base=base_url(),
+            extended=state.settings.mode == "extended",
+            catalog=catalog,
+        )
 
     def unknown(album_id: str) -> Response | None:
         """400 for a malformed id, 404 for one Spotify does not have."""
@@ -140,6 +167,10 @@ def create_sim_app(state: SimState, catalog: dict[str, tuple[str, str, str]]) ->
         response.headers["Cache-Control"] = "public, max-age=86400"
         return response
 
+
+def _register_control_endpoints(app: Flask, state: SimState) -> None:
+    """The /_sim/ endpoints through which tests read and change the simulator's state."""
+
     @app.get("/_sim/settings")
     def get_settings() -> Response:
         return jsonify(state.settings.public())
@@ -172,8 +203,6 @@ def create_sim_app(state: SimState, catalog: dict[str, tuple[str, str, str]]) ->
                 for c in state.api_calls(request.args.get("prefix", "/"))
             ]
         )
-
-    return app
 
 
 class _QuietHandler(WSGIRequestHandler):
