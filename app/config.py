@@ -83,8 +83,12 @@ class Config:
             "broker_connection_retry_on_startup": True,
             # Unacknowledged tasks of a worker that died are redelivered after this.
             "broker_transport_options": {
-                "visibility_timeout": _env_int("CELERY_VISIBILITY_TIMEOUT", 600)
+                "visibility_timeout": _env_int("CELERY_VISIBILITY_TIMEOUT", 600),
+                # Take from the queues in the order the worker lists them (-Q
+                # interactive,background): a visitor's fetch always goes first.
+                "queue_order_strategy": "priority",
             },
+            "task_default_queue": "interactive",
         }
 
         self.SPOTIFY_CLIENT_ID: str = _env("SPOTIFY_CLIENT_ID", "")
@@ -102,6 +106,14 @@ class Config:
         self.SPOTIFY_RETRY_BASE_SECONDS: float = _env_float("SPOTIFY_RETRY_BASE_SECONDS", 2.0)
         self.SPOTIFY_RETRY_MAX_SECONDS: float = _env_float("SPOTIFY_RETRY_MAX_SECONDS", 60.0)
         self.SPOTIFY_TIMEOUT: float = _env_float("SPOTIFY_TIMEOUT", 10.0)
+        # Background work (refresh-cache, import prefetch, stale refreshes) takes a token
+        # only while the bucket holds more than this many: the rest is for visitors.
+        self.SPOTIFY_BACKGROUND_RESERVE: int = _env_int(
+            "SPOTIFY_BACKGROUND_RESERVE", max(1, self.SPOTIFY_BURST // 2)
+        )
+        # At most this many background fetches are queued or running at once; a large
+        # refresh waits in Redis (`refresh:run`) and is fed to the lane in small chunks.
+        self.BACKGROUND_WINDOW: int = _env_int("BACKGROUND_WINDOW", 10)
         self.SPOTIFY_BATCH: str = _env_choice("SPOTIFY_BATCH", "auto", ("auto", "on", "off"))
         self.SPOTIFY_IMAGE_HOSTS: tuple[str, ...] = tuple(
             host.strip().lower()

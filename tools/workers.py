@@ -47,7 +47,14 @@ def pipeline_env(database_url: str, redis_url: str, sim_url: str) -> dict[str, s
 class Worker:
     """One `celery -A celery_app worker` process, with the Procfile's threads pool."""
 
-    def __init__(self, env: Mapping[str, str], log_dir: Path, concurrency: int = 4) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        log_dir: Path,
+        concurrency: int = 4,
+        queues: str = "interactive,background",
+    ) -> None:
+        self.queues = queues
         self.name = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
         self.env = dict(os.environ) | dict(env)
         self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
@@ -61,6 +68,7 @@ class Worker:
             [
                 sys.executable, "-m", "celery", "-A", "celery_app", "worker",
                 "--loglevel=INFO", f"--concurrency={self.concurrency}", "--pool=threads",
+                "-Q", self.queues,
                 "--without-gossip", "--without-mingle", "-n", self.name,
             ],
             cwd=ROOT,

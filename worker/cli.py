@@ -11,12 +11,13 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload
 
 from app.config import setting
-from app.extensions import db
+from app.extensions import db, get_redis
 from app.models import Album, Artist, Genre, name_key
+from app.ops.lanes import run_status
 from app.progress import progress
 from worker.fetch import fetch_album
 from worker.job import FetchRequest, Outcome, RequeueError
-from worker.queue import enqueue_fetch
+from worker.queue import cancel_background_run, start_background_run
 from worker.tasks import send_refresh_task
 
 # The CLI waits for the limiter like a patient worker would, but not for hours.
@@ -51,7 +52,9 @@ def _fetch_inline(album_id: int) -> Outcome:
     request = FetchRequest(album_id, refresh=True, attempts=INLINE_ATTEMPTS)
     while True:
         try:
-            return fetch_album(request, max_wait=INLINE_MAX_WAIT, send=send_refresh_task)
+            return fetch_album(
+                request, max_wait=INLINE_MAX_WAIT, send=send_refresh_task, lane="background"
+            )
         except RequeueError as exc:
             if exc.countdown > float(setting("REQUEUE_MAX_SECONDS")):
                 return Outcome.DEFERRED
@@ -115,11 +118,21 @@ def _dry_run(linked: list[Album], unlinked: int) -> None:
 
 
 def _enqueue(linked: list[Album], unlinked: int) -> None:
-    queued = sum(enqueue_fetch(a.id, refresh=True) for a in linked)
+    queued = start_background_run(a.id for a in linked)
+    rate = float(setting("SPOTIFY_RATE_PER_SEC"))
+    status = run_status(get_redis())
+    left = status.remaining if status else queued
     click.echo(
-        f"queued {queued} albums for the workers"
-        f" ({len(linked) - queued} already queued, {unlinked} without a Spotify link)"
+        f"queued {queued} albums for a background refresh ({unlinked} without a Spotify link);"
+        f" {left} to go, at least {_duration(left / rate)} at {rate:g} calls/s."
+        " Visitors go first; `flask cache-stats` shows progress, --cancel stops it."
     )
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
 @click.command("refresh-cache")
@@ -129,7 +142,8 @@ def _enqueue(linked: list[Album], unlinked: int) -> None:
 @click.option("--missing", is_flag=True, help="Albums with a Spotify link but no cached cover.")
 @click.option("--all", "everything", is_flag=True, help="Every album with a Spotify link.")
 @click.option("--dry-run", is_flag=True, help="List what would be refreshed; call nothing.")
-@click.option("--enqueue", is_flag=True, help="Hand the work to the Celery workers.")
+@click.option("--enqueue", is_flag=True, help="Hand the work to the workers' background lane.")
+@click.option("--cancel", is_flag=True, help="Stop the background refresh now under way.")
 def refresh_cache(
     album_ids: tuple[int, ...],
     artist: str | None,
@@ -138,12 +152,14 @@ def refresh_cache(
     everything: bool,
     dry_run: bool,
     enqueue: bool,
+    cancel: bool,
 ) -> None:
     """Refresh cover art and metadata from Spotify, under the global rate limiter.
 
     Selections combine (an artist's albums still missing a cover: --artist X --missing).
-    By default it runs here, with a progress bar and a summary; --enqueue queues the
-    work for the workers instead.
+    By default it runs here, with a progress bar and a summary; --enqueue hands the
+    work to the workers' background lane, which spends only the budget visitors leave
+    (--cancel stops it). Inline runs use the background share of the budget too.
 
     \b
     Examples:
@@ -152,11 +168,15 @@ def refresh_cache(
       flask --app wsgi refresh-cache --genre jazz --enqueue
       flask --app wsgi refresh-cache --missing
       flask --app wsgi refresh-cache --all --enqueue
+      flask --app wsgi refresh-cache --cancel
     """
+    if cancel:
+        click.echo(f"cancelled the background refresh: {cancel_background_run()} albums dropped")
+        return
     if not (album_ids or artist or genre or missing or everything):
         raise click.UsageError(
             "say which albums: --album-id N (repeatable), --artist NAME, --genre NAME, "
-            "--missing (no cached cover yet) or --all"
+            "--missing (no cached cover yet) or --all (or --cancel a background refresh)"
         )
     albums = list(db.session.execute(_selection(album_ids, artist, genre, missing)).scalars())
     for unknown in sorted(set(album_ids) - {a.id for a in albums}):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from app.config import setting
 from app.extensions import get_redis
+from app.ops.lanes import Lane
 from app.spotify.errors import SpotifyError
 from app.spotify.limiter import LimiterBusyError
 from worker.batch import Sender, fetch_batch, note_rate_limit
@@ -44,19 +45,21 @@ def _fetch_single(service: SpotifyService, claim: Claim, request: FetchRequest) 
     return Outcome.REFRESHED
 
 
-def fetch_album(request: FetchRequest, *, max_wait: float, send: Sender) -> Outcome:
+def fetch_album(
+    request: FetchRequest, *, max_wait: float, send: Sender, lane: Lane = "interactive"
+) -> Outcome:
     """Fetch and store one album; idempotent (a fresh cache means no call).
 
     With batch lookups available (extended-quota apps), one call also fetches up
     to 19 other queued albums; their own tasks then find them cached.
     Raises RequeueError when the fetch should run again later; the album's lock
     then says "queued" until then. `send` queues a task for an album a batch took
-    but could not fetch.
+    but could not fetch. `lane` says whose budget the call spends.
     """
     service = spotify_service()
     own_id = request.album_id
     lease, grace = float(setting("FETCH_LEASE_SECONDS")), float(setting("FETCH_LOCK_SECONDS"))
-    with Claim(get_redis(), lease, grace) as claim, service.waiting_at_most(max_wait):
+    with Claim(get_redis(), lease, grace) as claim, service.waiting_at_most(max_wait, lane):
         try:
             if service.client.batch_available():
                 outcome = fetch_batch(service, claim, request, send)
@@ -66,6 +69,10 @@ def fetch_album(request: FetchRequest, *, max_wait: float, send: Sender) -> Outc
                 return Outcome.SKIPPED  # another worker is fetching it right now
             return _fetch_single(service, claim, request)
         except RequeueError as exc:
-            if own_id in claim.held or claim.take([own_id]):
+            if lane == "background":
+                # No "queued" lock for background work: a visitor's view must be able
+                # to queue the album at once, in the interactive lane (promotion).
+                claim.release([own_id])
+            elif own_id in claim.held or claim.take([own_id]):
                 claim.requeued([own_id], exc.countdown)
             raise

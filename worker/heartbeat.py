@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any, cast
 
 import redis
@@ -17,6 +18,7 @@ from flask import Flask
 
 from app.extensions import make_redis_client
 from app.ops.health import HEARTBEAT_KEY
+from worker.queue import keep_feeding
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +36,15 @@ return now
 class Heartbeat:
     """A daemon thread that beats every `interval` seconds until stopped."""
 
-    def __init__(self, client: redis.Redis, name: str, interval: float) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        name: str,
+        interval: float,
+        on_beat: Callable[[], None] | None = None,
+    ) -> None:
         self.name = name
+        self._on_beat = on_beat
         self.interval = interval
         self._redis = client
         self._beat = client.register_script(_BEAT)
@@ -64,6 +73,11 @@ class Heartbeat:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.beat()
+            if self._on_beat is not None:
+                try:
+                    self._on_beat()
+                except Exception:  # a watchdog must not kill the heartbeat
+                    log.exception("heartbeat watchdog failed")
 
 
 def install(flask_app: Flask) -> None:
@@ -74,7 +88,12 @@ def install(flask_app: Flask) -> None:
         name = str(getattr(sender, "hostname", None) or "worker")
         client = make_redis_client(cast(str, flask_app.config["REDIS_URL"]))
         interval = cast(float, flask_app.config["WORKER_HEARTBEAT_SECONDS"])
-        running.append(Heartbeat(client, name, interval).start())
+
+        def watchdog() -> None:
+            with flask_app.app_context():
+                keep_feeding()  # a background run outlives the worker that fed it
+
+        running.append(Heartbeat(client, name, interval, on_beat=watchdog).start())
 
     def stopping(**_kwargs: Any) -> None:
         while running:

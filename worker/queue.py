@@ -1,4 +1,4 @@
-"""Queue a fetch for an album the read path found missing or stale (single flight).
+"""Queue fetches: one album a visitor is waiting for, or a background run.
 
 The catalog's fragments and the commands call this after a lookup answered "miss";
 the read path itself (`app.cache`) never imports the worker.
@@ -7,14 +7,22 @@ the read path itself (`app.cache`) never imports the worker.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from typing import Any
+
+from celery import Celery
+from flask import current_app
 
 from app.cache.lookup import Lookup
 from app.cache.queue import drop_queued_lock, mark_queued
+from app.extensions import get_redis
 from app.ops import counters
-from worker.tasks import send_fetch_task
+from app.ops.lanes import Lane
+from worker import lanes
+from worker.tasks import schedule_feeder, send_fetch_task
 
 
-def enqueue_fetch(album_id: int, *, refresh: bool = False) -> bool:
+def enqueue_fetch(album_id: int, *, refresh: bool = False, lane: Lane = "interactive") -> bool:
     """Queue one fetch unless one is queued or under way; False when none was queued.
 
     The "queued" lock is short (FETCH_LOCK_SECONDS): if the task is lost, the lock
@@ -24,7 +32,7 @@ def enqueue_fetch(album_id: int, *, refresh: bool = False) -> bool:
     if not mark_queued(album_id):
         return False
     requested_at = time.time() if refresh else None
-    if not send_fetch_task(album_id, refresh=refresh, requested_at=requested_at):
+    if not send_fetch_task(album_id, refresh=refresh, requested_at=requested_at, lane=lane):
         drop_queued_lock(album_id)
         return False
     counters.incr(counters.FETCH_QUEUED)
@@ -32,6 +40,36 @@ def enqueue_fetch(album_id: int, *, refresh: bool = False) -> bool:
 
 
 def fetch_if_needed(result: Lookup) -> None:
-    """Queue what a lookup asked for: a first fetch, or a refresh of a stale copy."""
-    if result.fetch is not None:
-        enqueue_fetch(result.album_id, refresh=result.fetch == "refresh")
+    """Queue what a lookup asked for: a first fetch now, or a refresh of a stale copy
+    (served meanwhile) in the background lane."""
+    if result.fetch == "miss":
+        enqueue_fetch(result.album_id)
+    elif result.fetch == "refresh":
+        enqueue_fetch(result.album_id, refresh=True, lane="background")
+
+
+def start_background_run(album_ids: Iterable[int]) -> int:
+    """Refresh these albums in the background lane, a few at a time; returns how many.
+
+    No lock is taken: a visitor who views one of them meanwhile queues it in the
+    interactive lane at once, and its background task then finds it fresh.
+    """
+    added = lanes.add_to_run(get_redis(), album_ids)
+    schedule_feeder()
+    return added
+
+
+def cancel_background_run() -> int:
+    """Stop the background run: drop what waits, purge the lane. Interactive work stays."""
+    dropped = lanes.cancel(get_redis())
+    celery: Celery[Any] = current_app.extensions["celery"]
+    with celery.connection_for_write() as connection:
+        channel: Any = connection.default_channel
+        dropped += int(channel.queue_purge("background") or 0)
+    return dropped
+
+
+def keep_feeding() -> None:
+    """A run whose feeder was lost with its worker gets a new one (heartbeat calls this)."""
+    if lanes.active(get_redis()):
+        schedule_feeder()

@@ -17,6 +17,7 @@ from flask import Flask, current_app
 from redis import Redis
 
 from app.ops import counters
+from app.ops.lanes import Lane
 from app.spotify.client import SpotifyClient, SpotifySettings
 from app.spotify.limiter import Limiter
 
@@ -26,6 +27,7 @@ EXTENSION = "spotify"
 @dataclass(slots=True)
 class _CallBudget:
     max_wait: float
+    lane: Lane
     prepaid: int = 0  # calls already holding a limiter slot (see SpotifyService.reserved)
 
 
@@ -36,8 +38,16 @@ class SpotifyService:
     threads pool) never see each other's budget.
     """
 
-    def __init__(self, limiter: Limiter, settings: SpotifySettings, redis_client: Redis) -> None:
+    def __init__(
+        self,
+        limiter: Limiter,
+        settings: SpotifySettings,
+        redis_client: Redis,
+        background_reserve: int = 0,
+    ) -> None:
         self.limiter = limiter
+        # Background calls take a token only while the bucket holds more than this.
+        self.background_reserve = max(0, min(background_reserve, limiter.burst - 1))
         self._budget: ContextVar[_CallBudget | None] = ContextVar("spotify_budget", default=None)
         self.client = SpotifyClient(
             settings,
@@ -47,9 +57,10 @@ class SpotifyService:
         )
 
     @contextmanager
-    def waiting_at_most(self, max_wait: float) -> Generator[None]:
-        """Calls made inside wait at most `max_wait` seconds each for the limiter."""
-        token = self._budget.set(_CallBudget(max_wait))
+    def waiting_at_most(self, max_wait: float, lane: Lane = "interactive") -> Generator[None]:
+        """Calls made inside wait at most `max_wait` seconds each for the limiter, and
+        spend the budget of `lane` (background leaves a reserve to interactive calls)."""
+        token = self._budget.set(_CallBudget(max_wait, lane))
         try:
             yield
         finally:
@@ -69,7 +80,7 @@ class SpotifyService:
             budget.prepaid -= 1
             yield
             return
-        with self._slot(budget.max_wait):
+        with self._slot(budget):
             yield
 
     @contextmanager
@@ -80,7 +91,7 @@ class SpotifyService:
         with everything that was queued while it waited.
         """
         budget = self._current()
-        with self._slot(budget.max_wait):
+        with self._slot(budget):
             budget.prepaid = 1
             try:
                 yield
@@ -88,10 +99,12 @@ class SpotifyService:
                 budget.prepaid = 0
 
     @contextmanager
-    def _slot(self, max_wait: float) -> Generator[None]:
+    def _slot(self, budget: _CallBudget) -> Generator[None]:
         started = time.monotonic()
-        with self.limiter.slot(max_wait):
+        reserve = self.background_reserve if budget.lane == "background" else 0
+        with self.limiter.slot(budget.max_wait, reserve):
             counters.add_seconds(counters.LIMITER_WAIT_SECONDS, time.monotonic() - started)
+            counters.count_lane_call(budget.lane)
             yield
 
     @classmethod
@@ -112,7 +125,8 @@ class SpotifyService:
             timeout=timeout,
             batch=cast(Any, config["SPOTIFY_BATCH"]),
         )
-        return cls(limiter, settings, redis_client)
+        reserve = int(cast(int, config["SPOTIFY_BACKGROUND_RESERVE"]))
+        return cls(limiter, settings, redis_client, background_reserve=reserve)
 
 
 def init_app(app: Flask) -> None:

@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import redis
 from celery import Celery, Task, shared_task
 from flask import current_app
 
 from app.config import setting
+from app.extensions import get_redis
+from app.ops.lanes import Lane
+from worker import lanes
 from worker.fetch import fetch_album
-from worker.job import FetchRequest, RequeueError
+from worker.job import FetchRequest, Outcome, RequeueError
 
 log = logging.getLogger(__name__)
-# The name messages carry: stable, so tasks queued before a deploy still route.
+# The names messages carry: stable, so tasks queued before a deploy still route.
 FETCH_ALBUM_TASK = "worker.tasks.fetch_album"
+FEED_BACKGROUND_TASK = "worker.tasks.feed_background"
+FEED_INTERVAL_SECONDS = 0.5
+# A background task waits this little for a token: the lane only spends what
+# visitors leave, and a waiting task would hold a worker thread a visitor may need.
+BACKGROUND_MAX_WAIT = 0.2
 
 
 @shared_task(
@@ -32,26 +40,62 @@ def fetch_album_task(
     refresh: bool = False,
     requested_at: float | None = None,
     failures: int = 0,
+    lane: Lane = "interactive",
+    in_run: bool = False,
 ) -> str:
     """Fetch one album's cover and metadata from Spotify (one GET /albums/{id})."""
     request = FetchRequest(album_id, refresh, requested_at, failures)
+    background = lane == "background"
+    max_wait = BACKGROUND_MAX_WAIT if background else float(setting("WORKER_MAX_WAIT"))
     try:
-        max_wait = float(setting("WORKER_MAX_WAIT"))
-        outcome = fetch_album(request, max_wait=max_wait, send=send_refresh_task)
+        outcome = fetch_album(request, max_wait=max_wait, send=send_refresh_task, lane=lane)
     except redis.RedisError as exc:
         # Locks, limiter and queue live in Redis: with it gone there is nothing to hold
         # or re-queue. The album's next view queues it again once Redis is back.
         log.warning("album %s: Redis unavailable (%s); left for the next view", album_id, exc)
-        return "skipped"
+        return Outcome.SKIPPED.value
     except RequeueError as exc:
         again = exc.request
         kwargs = {
             "refresh": again.refresh,
             "requested_at": again.requested_at,
             "failures": again.failures,
+            "lane": lane,
+            "in_run": in_run,
         }
-        raise self.retry(countdown=exc.countdown, kwargs=kwargs) from exc
+        raise self.retry(countdown=exc.countdown, kwargs=kwargs, queue=lane) from exc
+    if in_run:
+        lanes.finished(get_redis(), album_id)
     return outcome.value
+
+
+@shared_task(name=FEED_BACKGROUND_TASK, ignore_result=True)
+def feed_background_task() -> int:
+    """Move the next few albums of the background run into the background lane.
+
+    Runs every FEED_INTERVAL_SECONDS while the run lasts; the lane never holds more
+    than BACKGROUND_WINDOW albums, so interactive work never waits behind a long queue.
+    """
+    client = get_redis()
+    lanes.renew_feeder(client)
+    requested_at = lanes.started_at(client)
+    fed = lanes.take_for_lane(client, int(setting("BACKGROUND_WINDOW")))
+    for album_id in fed:
+        send_fetch_task(
+            album_id, refresh=True, requested_at=requested_at, lane="background", in_run=True
+        )
+    if lanes.active(client):
+        _task(feed_background_task).apply_async(countdown=FEED_INTERVAL_SECONDS)
+    else:
+        lanes.end_run(client)
+    return len(fed)
+
+
+def _task(task: Any) -> Task[Any, Any]:
+    """A task as registered on this Flask app's Celery: the decorated function alone
+    would resolve to the process's default Celery app, the last one created."""
+    celery: Celery[Any] = current_app.extensions["celery"]
+    return celery.tasks[cast(Task[Any, Any], task).name]
 
 
 def send_fetch_task(
@@ -60,18 +104,19 @@ def send_fetch_task(
     refresh: bool = False,
     requested_at: float | None = None,
     countdown: float = 0.0,
+    lane: Lane = "interactive",
+    in_run: bool = False,
 ) -> bool:
-    """Put one fetch task on the queue; False (logged) when the broker refuses it."""
-    kwargs: dict[str, Any] = {"refresh": refresh, "requested_at": requested_at}
+    """Put one fetch task on its lane's queue; False (logged) when the broker refuses it."""
+    kwargs: dict[str, Any] = {"refresh": refresh, "requested_at": requested_at, "lane": lane}
+    if in_run:
+        kwargs["in_run"] = True
     options: dict[str, Any] = {"countdown": countdown} if countdown else {}
-    # The task as registered on this Flask app's Celery: `fetch_album_task` alone would
-    # resolve to the process's default Celery app, the last one created.
-    celery: Celery[Any] = current_app.extensions["celery"]
-    task = celery.tasks[fetch_album_task.name]
     try:
-        task.apply_async(
+        _task(fetch_album_task).apply_async(
             (album_id,),
             kwargs,
+            queue=lane,
             retry=False,  # a web request must not hang on a broken broker; the next poll retries
             **options,
         )
@@ -84,3 +129,17 @@ def send_fetch_task(
 def send_refresh_task(album_id: int, requested_at: float, countdown: float) -> bool:
     """An album a batch took but could not fetch: its own task, a refresh as of now."""
     return send_fetch_task(album_id, refresh=True, requested_at=requested_at, countdown=countdown)
+
+
+def schedule_feeder() -> bool:
+    """Start a feeder unless one is scheduled (a run started, or its feeder was lost)."""
+    client = get_redis()
+    if not lanes.claim_feeder(client):
+        return False
+    try:
+        _task(feed_background_task).apply_async()
+    except Exception:
+        client.delete(lanes.FEEDER_KEY)
+        log.exception("could not schedule the background feeder")
+        return False
+    return True

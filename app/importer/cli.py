@@ -16,7 +16,7 @@ from app.importer.service import ImportResult, run_import
 from app.importer.sources import Table, read_csv_file, read_sheet
 from app.models import Album
 from app.progress import progress
-from worker.queue import enqueue_fetch
+from worker.queue import start_background_run
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ def _read_source(csv_path: str | None, sheet: str | None, worksheet: str | None)
 
 
 def _queue_fetches(album_ids: set[int]) -> int:
-    """Queue a Spotify fetch for imported albums that have a link but no cached cover."""
+    """Queue a background fetch for imported albums with a link but no cached cover."""
     if not album_ids:
         return 0
     ids = sorted(
@@ -41,7 +41,7 @@ def _queue_fetches(album_ids: set[int]) -> int:
         ).scalars()
     )
     wanted = [i for i in ids if i in album_ids]
-    return sum(enqueue_fetch(album_id) for album_id in wanted)
+    return start_background_run(wanted)
 
 
 def _print_result(result: ImportResult, *, dry_run: bool) -> None:
@@ -105,4 +105,4 @@ def import_albums(
         click.echo("Spotify: no calls made; covers are fetched when albums are viewed.")
     else:
         queued = _queue_fetches(result.album_ids)
-        click.echo(f"Spotify: no calls made; {queued} albums queued for the worker.")
+        click.echo(f"Spotify: no calls made; {queued} albums queued for a background fetch.")

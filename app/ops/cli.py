@@ -8,8 +8,22 @@ from dataclasses import asdict
 
 import click
 
+from app.config import setting
 from app.ops.counters import LIMITER_WAIT_SECONDS, RATE_LIMITED
+from app.ops.lanes import LANES, RunStatus
 from app.ops.report import collect
+
+
+def _run_json(run: RunStatus | None, rate: float) -> dict[str, float] | None:
+    if run is None:
+        return None
+    return {
+        "total": run.total,
+        "done": run.done,
+        "waiting": run.waiting,
+        "in_lane": run.in_lane,
+        "eta_seconds": round(run.eta_seconds(rate), 1),
+    }
 
 
 @click.command("cache-stats")
@@ -18,6 +32,7 @@ def cache_stats(as_json: bool) -> None:
     """Albums cached/pending/unavailable, hit rate by layer, Spotify calls by outcome."""
     found = collect()
     counts = found.albums
+    rate = float(setting("SPOTIFY_RATE_PER_SEC"))
     if as_json:
         body = {
             "albums": asdict(counts) | {"no_spotify": counts.no_spotify},
@@ -31,6 +46,11 @@ def cache_stats(as_json: bool) -> None:
             "rate_limited_429": int(found.counters.get(RATE_LIMITED)),
             "limiter_wait_seconds": round(found.counters.get(LIMITER_WAIT_SECONDS), 3),
             "redis_ok": found.redis_ok,
+            "lanes": {
+                "queued": found.queue_depths,
+                "limiter_tokens": found.counters.lane_calls(),
+                "background_run": _run_json(found.run, rate),
+            },
         }
         json.dump(body, sys.stdout, indent=2)
         click.echo()
@@ -47,12 +67,12 @@ def cache_stats(as_json: bool) -> None:
     if not found.redis_ok:
         click.echo("counters: Redis is unreachable")
         return
-    rate = found.hit_rate
+    hit_rate = found.hit_rate
     lookups = found.counters.lookups
     click.echo(
         f"lookups: redis {lookups('redis')}, database {lookups('db')}, "
         f"miss {lookups('miss')}; hit rate "
-        + (f"{rate:.1%}" if rate is not None else "n/a (no lookups yet)")
+        + (f"{hit_rate:.1%}" if hit_rate is not None else "n/a (no lookups yet)")
     )
     calls = found.counters.spotify_calls()
     shown = ", ".join(f"{k} {v}" for k, v in calls.items()) or "none"
@@ -61,3 +81,16 @@ def cache_stats(as_json: bool) -> None:
         f"rate limited (429): {int(found.counters.get(RATE_LIMITED))}; "
         f"time waiting for the limiter: {found.counters.get(LIMITER_WAIT_SECONDS):.1f} s"
     )
+    depths, spent = found.queue_depths, found.counters.lane_calls()
+    click.echo(
+        "lanes: "
+        + ", ".join(
+            f"{lane} {depths.get(lane, 0)} queued, {spent.get(lane, 0)} calls" for lane in LANES
+        )
+    )
+    run = found.run
+    if run is not None:
+        click.echo(
+            f"background refresh: {run.done} of {run.total} done, {run.remaining} to go"
+            f" (about {run.eta_seconds(rate) / 60:.0f} min or more at {rate:g} calls/s)"
+        )

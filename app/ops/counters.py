@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 STATS_KEY = "stats:counters"
 Layer = Literal["redis", "db"]
 
-_HIT, _MISS, _SPOTIFY = "hit", "miss", "spotify"
+_HIT, _MISS, _SPOTIFY, _LANE = "hit", "miss", "spotify", "lane"
 RATE_LIMITED = f"{_SPOTIFY}:429"
 LIMITER_WAIT_SECONDS = "limiter:wait_seconds"
 FETCH_QUEUED = "fetch:queued"
@@ -56,6 +56,11 @@ def count_miss(kind: str) -> None:
     incr(f"{_MISS}:{kind}")
 
 
+def count_lane_call(lane: str) -> None:
+    """One limiter token spent by a lane (interactive or background)."""
+    incr(f"{_LANE}:{lane}")
+
+
 def count_spotify_call(outcome: str) -> None:
     """One HTTP call to Spotify: `ok` or the error class it ended with."""
     incr(f"{_SPOTIFY}:{outcome}")
@@ -84,6 +89,14 @@ class Counters:
             elif parts[0] == _MISS and len(parts) == 2:
                 found.append((_MISS, parts[1], value))
         return found
+
+    def lane_calls(self) -> dict[str, int]:
+        """Limiter tokens spent by each lane."""
+        return {
+            name.removeprefix(f"{_LANE}:"): int(value)
+            for name, value in sorted(self.values.items())
+            if name.startswith(f"{_LANE}:")
+        }
 
     def spotify_calls(self) -> dict[str, int]:
         """Calls by outcome; the 429 tally (`RATE_LIMITED`) is not a call outcome."""

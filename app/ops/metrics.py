@@ -61,6 +61,29 @@ class CacheCollector(Collector):
             "Time workers spent waiting for the global limiter",
             value=self.found.counters.get(LIMITER_WAIT_SECONDS),
         )
+        depth = GaugeMetricFamily(
+            f"{PREFIX}_lane_queued", "Fetch tasks waiting in each lane", labels=["lane"]
+        )
+        for lane, value in self.found.queue_depths.items():
+            depth.add_metric([lane], value)
+        yield depth
+        tokens = CounterMetricFamily(
+            f"{PREFIX}_lane_calls", "Limiter tokens spent by each lane", labels=["lane"]
+        )
+        for lane, value in self.found.counters.lane_calls().items():
+            tokens.add_metric([lane], value)
+        yield tokens
+        run = self.found.run
+        progress = GaugeMetricFamily(
+            f"{PREFIX}_background_run_albums", "The background refresh by state", labels=["state"]
+        )
+        for state, value in (
+            ("total", run.total if run else 0),
+            ("done", run.done if run else 0),
+            ("remaining", run.remaining if run else 0),
+        ):
+            progress.add_metric([state], value)
+        yield progress
         yield GaugeMetricFamily(
             f"{PREFIX}_redis_up",
             "1 when the counters could be read",

@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 import redis
 from sqlalchemy import ColumnElement, case, func, select
 
-from app.extensions import db
+from app.extensions import db, get_redis
 from app.models import Album, FetchStatus
 from app.ops import counters
 from app.ops.counters import Counters
+from app.ops.lanes import Lane, RunStatus, queue_depths, run_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,8 @@ class CacheStats:
     albums: AlbumCounts
     counters: Counters = field(default_factory=Counters)
     redis_ok: bool = True
+    queue_depths: dict[Lane, int] = field(default_factory=lambda: dict[Lane, int]())
+    run: RunStatus | None = None  # the background refresh under way, if any
 
     @property
     def hit_rate(self) -> float | None:
@@ -65,6 +68,9 @@ def album_counts() -> AlbumCounts:
 def collect() -> CacheStats:
     counts = album_counts()
     try:
-        return CacheStats(counts, counters.read_all())
+        client = get_redis()
+        return CacheStats(
+            counts, counters.read_all(), True, queue_depths(client), run_status(client)
+        )
     except redis.RedisError:
         return CacheStats(counts, Counters(), redis_ok=False)

@@ -40,10 +40,12 @@ local ts = tonumber(state[2])
 if tokens == nil or ts == nil then tokens = burst; ts = now end
 tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
 local ttl = math.ceil(burst / rate) + 1000
-if tokens < 1 then
+-- A background call leaves ARGV[6] tokens for interactive ones (lanes share one bucket).
+local needed = 1 + tonumber(ARGV[6])
+if tokens < needed then
   redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
   redis.call('PEXPIRE', KEYS[1], ttl)
-  return {0, math.ceil((1 - tokens) / rate), 3}
+  return {0, math.ceil((needed - tokens) / rate), 3}
 end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens - 1), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], ttl)
@@ -108,22 +110,23 @@ class Limiter:
         self._cooldown = client.register_script(_COOLDOWN)
         self._sleep = sleep
 
-    def try_acquire(self) -> Decision:
+    def try_acquire(self, reserve: int = 0) -> Decision:
+        """One token now, if the bucket holds more than `reserve` (0 for interactive calls)."""
         lease = uuid.uuid4().hex
         keys = [self.bucket_key, self.cooldown_key, self.in_flight_key]
-        args = [self.rate, self.burst, self.max_in_flight, self.lease_ms, lease]
+        args = [self.rate, self.burst, self.max_in_flight, self.lease_ms, lease, reserve]
         reply = cast(list[int], self._acquire(keys=keys, args=args))
         granted, wait_ms, reason = (int(v) for v in reply)
         return Decision(bool(granted), wait_ms / 1000, _REASONS.get(reason), lease)
 
-    def acquire(self, max_wait: float) -> str:
+    def acquire(self, max_wait: float, reserve: int = 0) -> str:
         """A lease to make one call, waiting at most `max_wait` seconds for it.
 
         Raises LimiterBusyError (with how long to wait) instead of sleeping longer.
         """
         deadline = time.monotonic() + max_wait
         while True:
-            decision = self.try_acquire()
+            decision = self.try_acquire(reserve)
             if decision.granted:
                 return decision.lease
             remaining = deadline - time.monotonic()
@@ -137,8 +140,8 @@ class Limiter:
             self.redis.zrem(self.in_flight_key, lease)
 
     @contextmanager
-    def slot(self, max_wait: float) -> Generator[None]:
-        lease = self.acquire(max_wait)
+    def slot(self, max_wait: float, reserve: int = 0) -> Generator[None]:
+        lease = self.acquire(max_wait, reserve)
         try:
             yield
         finally:

@@ -17,6 +17,7 @@ from app.config import TestConfig
 from app.extensions import db, get_redis
 from app.importer import upsert
 from app.models import Album, Artist, Genre
+from app.ops.lanes import RUN_KEY
 from tests.helpers import DATA, album_by_title, write_csv
 from tests.services import redis_url
 
@@ -269,9 +270,10 @@ def test_no_skip_spotify_queues_one_fetch_per_linked_album(tmp_path: Path) -> No
         )
         db.engine.dispose()
     assert result.exit_code == 0, result.output
-    assert "3 albums queued for the worker" in result.output
+    assert "3 albums queued for a background fetch" in result.output
     broker = redis.Redis.from_url(url)
-    assert broker.llen("celery") == 3
+    assert broker.zcard(RUN_KEY) == 3  # waiting for the background lane's feeder
+    assert broker.llen("interactive") == 1  # the feeder, through the real broker
     broker.flushdb()
 
 
@@ -299,5 +301,5 @@ def test_changed_spotify_id_also_drops_the_redis_copy(
 def test_no_skip_spotify_is_single_flight(runner: FlaskCliRunner) -> None:
     first = runner.invoke(args=["import-albums", "--csv", MESSY, "--no-skip-spotify"])
     again = runner.invoke(args=["import-albums", "--csv", MESSY, "--no-skip-spotify"])
-    assert "3 albums queued for the worker" in first.output
-    assert "0 albums queued for the worker" in again.output  # already queued
+    assert "3 albums queued for a background fetch" in first.output
+    assert "0 albums queued for a background fetch" in again.output  # already queued

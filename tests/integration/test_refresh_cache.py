@@ -98,7 +98,7 @@ def test_enqueue_hands_the_work_to_the_workers(
 ) -> None:
     code, output = run(pipe, "refresh-cache", "--genre", "Electronic", "--enqueue")
     assert code == 0
-    assert "queued 2 albums for the workers (0 already queued, 0 without a Spotify link)" in output
+    assert "queued 2 albums for a background refresh (0 without a Spotify link)" in output
     for key in ("kid_a", "dummy"):
         assert wait_for(pipe_client, club[key].id)["status"] == "ready"
 

@@ -1,0 +1,62 @@
+"""The two lanes of fetch work, and what a background run looks like from outside.
+
+*Interactive*: a tile or album page viewed, a "Try again" click. *Background*:
+`refresh-cache`, `import-albums --no-skip-spotify`, stale-while-revalidate refreshes.
+Each lane is a Celery queue; workers take interactive first, and background calls
+leave a reserve of the shared token bucket to interactive ones.
+
+A large background run waits in Redis (`RUN_KEY`, album ids) and is fed to the
+background queue a few at a time by the worker package (`worker.lanes`); this module
+only names its keys and reads its progress, for `flask cache-stats` and `/metrics`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, cast
+
+import redis
+
+Lane = Literal["interactive", "background"]
+LANES: tuple[Lane, ...] = ("interactive", "background")
+RUN_KEY = "refresh:run"  # album ids still to feed, scored in the order asked for
+RUN_META = "refresh:run:meta"  # total, done, started_at (epoch seconds)
+OUTSTANDING_KEY = "refresh:outstanding"  # album id -> when it was fed (ms, Redis clock)
+FEEDER_KEY = "refresh:feeder"  # set while a feeder task is scheduled
+
+
+@dataclass(frozen=True, slots=True)
+class RunStatus:
+    total: int  # albums in the run, including those done
+    done: int
+    waiting: int  # not yet fed to the background queue
+    in_lane: int  # fed, not finished
+
+    @property
+    def remaining(self) -> int:
+        return self.waiting + self.in_lane
+
+    def eta_seconds(self, rate_per_sec: float) -> float:
+        """Time to finish at the whole budget (the most background can get)."""
+        return self.remaining / rate_per_sec if rate_per_sec > 0 else 0.0
+
+
+def run_status(client: redis.Redis) -> RunStatus | None:
+    """The current background run, or None when there is none."""
+    pipe = client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
+    pipe.hgetall(RUN_META)
+    pipe.zcard(RUN_KEY)
+    pipe.zcard(OUTSTANDING_KEY)
+    meta, waiting, in_lane = cast(tuple[dict[bytes, bytes], int, int], tuple(pipe.execute()))
+    if not meta and not waiting and not in_lane:
+        return None
+    total = int(meta.get(b"total", b"0"))
+    return RunStatus(total, int(meta.get(b"done", b"0")), int(waiting), int(in_lane))
+
+
+def queue_depths(client: redis.Redis) -> dict[Lane, int]:
+    """Messages waiting in each lane's Celery queue (the Redis broker keeps a list each)."""
+    pipe = client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
+    for lane in LANES:
+        pipe.llen(lane)
+    return dict(zip(LANES, (int(n) for n in pipe.execute()), strict=True))

@@ -1,0 +1,105 @@
+"""A large background run, fed to the background lane a few albums at a time.
+
+`flask refresh-cache --enqueue` of 10,000 albums puts 10,000 ids in one sorted set,
+not 10,000 messages in the broker. A feeder task (`worker.tasks.feed_background`)
+moves at most BACKGROUND_WINDOW of them at a time into the background queue, so the
+lane stays short, `--cancel` is one delete, and progress is readable
+(`app.ops.lanes.run_status`). All state is in Redis, so a run survives a worker
+restart; the workers' heartbeat restarts a feeder that was lost with its worker.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import cast
+
+import redis
+
+from app.ops.lanes import FEEDER_KEY, OUTSTANDING_KEY, RUN_KEY, RUN_META
+
+FEEDER_TTL_SECONDS = 10  # a feeder renews this each tick; gone = lost with its worker
+LOST_AFTER_MS = 120_000  # a fed album not finished by then is counted as lost
+
+# Pop up to ARGV[1] ids into the outstanding set (scored with Redis time), after
+# forgetting fed albums older than ARGV[2] ms (their task was lost; the run moves on).
+_TAKE = """
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]))
+local room = tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[2])
+if room <= 0 then return {} end
+local popped = redis.call('ZPOPMIN', KEYS[1], room)
+local ids = {}
+for i = 1, #popped, 2 do
+  redis.call('ZADD', KEYS[2], now, popped[i])
+  table.insert(ids, popped[i])
+end
+return ids
+"""
+
+
+def add_to_run(client: redis.Redis, album_ids: Iterable[int]) -> int:
+    """Append albums to the background run (starting one if there is none).
+
+    An album already waiting in the run is not added twice; returns how many were new.
+    """
+    ids = list(dict.fromkeys(album_ids))
+    if not ids:
+        return 0
+    # Scores keep the order albums were asked for, across runs added to one another.
+    last = client.hincrby(RUN_META, "seq", len(ids))
+    first = last - len(ids)
+    added = 0
+    for start in range(0, len(ids), 1000):
+        chunk = {str(i): first + start + n for n, i in enumerate(ids[start : start + 1000])}
+        added += int(cast(int, client.zadd(RUN_KEY, chunk, nx=True)))
+    client.hsetnx(RUN_META, "started_at", str(time.time()))
+    client.hincrby(RUN_META, "total", added)
+    return added
+
+
+def started_at(client: redis.Redis) -> float | None:
+    raw = client.hget(RUN_META, "started_at")
+    return float(cast(bytes, raw)) if raw else None
+
+
+def take_for_lane(client: redis.Redis, window: int) -> list[int]:
+    """Albums to put in the background queue now: up to `window` in the lane at once."""
+    reply = client.eval(_TAKE, 2, RUN_KEY, OUTSTANDING_KEY, window, LOST_AFTER_MS)
+    return [int(i) for i in cast(list[bytes], reply)]
+
+
+def finished(client: redis.Redis, album_id: int) -> None:
+    """A fed album's task ended (fetched, cached, failed for good): room for the next."""
+    if client.zrem(OUTSTANDING_KEY, album_id):
+        client.hincrby(RUN_META, "done", 1)
+
+
+def active(client: redis.Redis) -> bool:
+    """Whether anything of the run is still waiting or in the lane."""
+    return bool(client.zcard(RUN_KEY) or client.zcard(OUTSTANDING_KEY))
+
+
+def claim_feeder(client: redis.Redis) -> bool:
+    """True for the one caller that should schedule a feeder now."""
+    return bool(client.set(FEEDER_KEY, "scheduled", nx=True, ex=FEEDER_TTL_SECONDS))
+
+
+def renew_feeder(client: redis.Redis) -> None:
+    client.set(FEEDER_KEY, "running", ex=FEEDER_TTL_SECONDS)
+
+
+def end_run(client: redis.Redis) -> None:
+    """The run is done: forget it (the feeder stops)."""
+    client.delete(RUN_META, FEEDER_KEY)
+
+
+def cancel(client: redis.Redis) -> int:
+    """Drop everything not yet fetched; returns how many albums were dropped."""
+    pipe = client.pipeline(transaction=True)  # pyright: ignore[reportUnknownMemberType]
+    pipe.zcard(RUN_KEY)
+    pipe.zcard(OUTSTANDING_KEY)
+    pipe.delete(RUN_KEY, OUTSTANDING_KEY, RUN_META, FEEDER_KEY)
+    waiting, in_lane, _ = cast(tuple[int, int, int], tuple(pipe.execute()))
+    return int(waiting) + int(in_lane)
