@@ -19,13 +19,17 @@ import redis
 from app.ops.lanes import FEEDER_KEY, OUTSTANDING_KEY, RUN_KEY, RUN_META
 
 FEEDER_TTL_SECONDS = 10  # a feeder renews this each tick; gone = lost with its worker
-LOST_AFTER_MS = 120_000  # a fed album not finished by then is counted as lost
+# A fed album not finished by then is fed again (its task was lost with a worker, or
+# waits out a long cooldown; a duplicate finds the album fresh and makes no call).
+LOST_AFTER_MS = 20_000
 
 # Pop up to ARGV[1] ids into the outstanding set (scored with Redis time), after
-# forgetting fed albums older than ARGV[2] ms (their task was lost; the run moves on).
+# putting fed albums older than ARGV[2] ms back at the front of the run.
 _TAKE = """
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local lost = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]))
+for _, id in ipairs(lost) do redis.call('ZADD', KEYS[1], 0, id) end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]))
 local room = tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[2])
 if room <= 0 then return {} end

@@ -19,7 +19,7 @@ from app.importer.sources import Table
 from app.models import Album
 from app.ops.lanes import run_status
 from tests.pipeline import Pipeline, Worker, short_id, wait_all
-from worker.queue import start_background_run
+from worker.queue import cancel_background_run, start_background_run
 
 pytestmark = [pytest.mark.celery, pytest.mark.xdist_group("pipeline")]
 RATE, BURST = 5.0, 10
@@ -27,16 +27,17 @@ BUDGET = {"SPOTIFY_RATE_PER_SEC": str(RATE), "SPOTIFY_BURST": str(BURST)}
 
 
 @pytest.fixture
-def lanes(pipe: Pipeline, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pipeline]:
+def lanes(pipe: Pipeline) -> Iterator[Pipeline]:
     """The pipeline with one worker on the small budget (the web app shares it)."""
     pipe.sim.state.update(latency_ms=100)
     pipe.app.config.update(SPOTIFY_RATE_PER_SEC=RATE, SPOTIFY_BURST=BURST)
     pipe.worker.stop()
-    worker = Worker(pipe.env | BUDGET, pipe.log_dir).start()
+    pipe.worker = Worker(pipe.env | BUDGET, pipe.log_dir).start()
     try:
         yield pipe
     finally:
-        worker.kill()  # a background run may still be going: no graceful drain
+        pipe.worker.kill()  # a background run may still be going: no graceful drain
+        cancel_background_run()  # nor may the next worker pick it up
         pipe.app.config.update(
             SPOTIFY_RATE_PER_SEC=float(pipe.env["SPOTIFY_RATE_PER_SEC"]),
             SPOTIFY_BURST=int(pipe.env["SPOTIFY_BURST"]),
@@ -142,3 +143,20 @@ def test_cancel_empties_the_background_lane_and_leaves_visitors_alone(
     assert seen.body["status"] == "ready"  # interactive work is untouched
     time.sleep(2)
     assert len(calls_at(lanes)) == settled + 1  # nothing of the run was fetched since
+
+
+def test_a_background_run_survives_a_worker_restart(
+    lanes: Pipeline, pipe_client: FlaskClient
+) -> None:
+    ids, spotify = import_albums(40)
+    start_background_run(ids)
+    time.sleep(1.5)
+    lanes.worker.kill()  # its feeder and the fetches it held are lost with it
+    lanes.worker = Worker(lanes.env | BUDGET, lanes.log_dir).start()
+
+    deadline = time.monotonic() + 60
+    while run_status(get_redis()) is not None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert run_status(get_redis()) is None, "the run should have been fed to the end"
+    fetched = {c.path.split("/")[3].split("?")[0] for c in lanes.sim.state.api_calls("/v1/albums/")}
+    assert set(spotify.values()) <= fetched
