@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from flask import Blueprint, Response
 from prometheus_client import CollectorRegistry, generate_latest
@@ -24,71 +24,87 @@ class CacheCollector(Collector):
         self.found = found
 
     def collect(self) -> Iterator[Metric]:
-        counts = self.found.albums
-        albums = GaugeMetricFamily(
-            f"{PREFIX}_albums", "Albums by Spotify cache state", labels=["state"]
+        counts, counters, run = self.found.albums, self.found.counters, self.found.run
+        yield _by_label(
+            GaugeMetricFamily,
+            "albums",
+            "Albums by Spotify cache state",
+            "state",
+            [
+                ("cover_cached", counts.cover_cached),
+                ("metadata_cached", counts.metadata_cached),
+                ("not_fetched", counts.not_fetched),
+                ("not_found", counts.not_found),
+                ("failing", counts.failing),
+                ("no_spotify", counts.no_spotify),
+            ],
         )
-        for state, value in (
-            ("cover_cached", counts.cover_cached),
-            ("metadata_cached", counts.metadata_cached),
-            ("not_fetched", counts.not_fetched),
-            ("not_found", counts.not_found),
-            ("failing", counts.failing),
-            ("no_spotify", counts.no_spotify),
-        ):
-            albums.add_metric([state], value)
-        yield albums
-
         lookups = CounterMetricFamily(
             f"{PREFIX}_cache_lookups", "Cover/metadata lookups by layer", labels=["layer", "kind"]
         )
-        for layer, kind, value in self.found.counters.lookups_by_kind():
+        for layer, kind, value in counters.lookups_by_kind():
             lookups.add_metric([layer, kind], value)
         yield lookups
-        calls = CounterMetricFamily(
-            f"{PREFIX}_spotify_calls", "Spotify HTTP calls by outcome", labels=["outcome"]
+        yield _by_label(
+            CounterMetricFamily,
+            "spotify_calls",
+            "Spotify HTTP calls by outcome",
+            "outcome",
+            counters.spotify_calls().items(),
         )
-        for outcome, value in self.found.counters.spotify_calls().items():
-            calls.add_metric([outcome], value)
-        yield calls
         yield CounterMetricFamily(
             f"{PREFIX}_spotify_rate_limited",
             "429 answers from Spotify",
-            value=self.found.counters.get(RATE_LIMITED),
+            value=counters.get(RATE_LIMITED),
         )
         yield CounterMetricFamily(
             f"{PREFIX}_limiter_wait_seconds",
             "Time workers spent waiting for the global limiter",
-            value=self.found.counters.get(LIMITER_WAIT_SECONDS),
+            value=counters.get(LIMITER_WAIT_SECONDS),
         )
-        depth = GaugeMetricFamily(
-            f"{PREFIX}_lane_queued", "Fetch tasks waiting in each lane", labels=["lane"]
+        yield _by_label(
+            GaugeMetricFamily,
+            "lane_queued",
+            "Fetch tasks waiting in each lane",
+            "lane",
+            self.found.queue_depths.items(),
         )
-        for lane, value in self.found.queue_depths.items():
-            depth.add_metric([lane], value)
-        yield depth
-        tokens = CounterMetricFamily(
-            f"{PREFIX}_lane_calls", "Limiter tokens spent by each lane", labels=["lane"]
+        yield _by_label(
+            CounterMetricFamily,
+            "lane_calls",
+            "Limiter tokens spent by each lane",
+            "lane",
+            counters.lane_calls().items(),
         )
-        for lane, value in self.found.counters.lane_calls().items():
-            tokens.add_metric([lane], value)
-        yield tokens
-        run = self.found.run
-        progress = GaugeMetricFamily(
-            f"{PREFIX}_background_run_albums", "The background refresh by state", labels=["state"]
+        yield _by_label(
+            GaugeMetricFamily,
+            "background_run_albums",
+            "The background refresh by state",
+            "state",
+            [
+                ("total", run.total if run else 0),
+                ("done", run.done if run else 0),
+                ("remaining", run.remaining if run else 0),
+            ],
         )
-        for state, value in (
-            ("total", run.total if run else 0),
-            ("done", run.done if run else 0),
-            ("remaining", run.remaining if run else 0),
-        ):
-            progress.add_metric([state], value)
-        yield progress
         yield GaugeMetricFamily(
             f"{PREFIX}_redis_up",
             "1 when the counters could be read",
             value=int(self.found.redis_ok),
         )
+
+
+def _by_label(
+    family: type[GaugeMetricFamily] | type[CounterMetricFamily],
+    name: str,
+    documentation: str,
+    label: str,
+    values: Iterable[tuple[str, float]],
+) -> Metric:
+    metric = family(f"{PREFIX}_{name}", documentation, labels=[label])
+    for key, value in values:
+        metric.add_metric([key], value)
+    return metric
 
 
 @bp.get("/metrics")
