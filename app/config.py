@@ -107,9 +107,11 @@ class Config:
         self.SPOTIFY_RETRY_MAX_SECONDS: float = _env_float("SPOTIFY_RETRY_MAX_SECONDS", 60.0)
         self.SPOTIFY_TIMEOUT: float = _env_float("SPOTIFY_TIMEOUT", 10.0)
         # Background work (refresh-cache, import prefetch, stale refreshes) takes a token
-        # only while the bucket holds more than this many: the rest is for visitors.
+        # only while the bucket holds more than this many: the rest is for visitors. At
+        # burst - 1 background takes a token only from a full bucket, which still gives it
+        # every token visitors leave, while a visitor's screenful finds the whole burst.
         self.SPOTIFY_BACKGROUND_RESERVE: int = _env_int(
-            "SPOTIFY_BACKGROUND_RESERVE", max(1, self.SPOTIFY_BURST // 2)
+            "SPOTIFY_BACKGROUND_RESERVE", max(0, self.SPOTIFY_BURST - 1)
         )
         # At most this many background fetches are queued or running at once; a large
         # refresh waits in Redis (`refresh:run`) and is fed to the lane in small chunks.
