@@ -33,6 +33,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.import_bench
 	$(BIN)/python -m bench.pipeline_bench
 	$(BIN)/python -m bench.healing_bench
+	$(BIN)/python -m bench.lanes_bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -80,6 +80,11 @@ def finished(client: redis.Redis, album_id: int) -> None:
         client.hincrby(RUN_META, "done", 1)
 
 
+def in_lane(client: redis.Redis, album_id: int) -> bool:
+    """Whether this album is still fed to the lane (False once the run is cancelled)."""
+    return client.zscore(OUTSTANDING_KEY, album_id) is not None
+
+
 def active(client: redis.Redis) -> bool:
     """Whether anything of the run is still waiting or in the lane."""
     return bool(client.zcard(RUN_KEY) or client.zcard(OUTSTANDING_KEY))

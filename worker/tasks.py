@@ -44,6 +44,9 @@ def fetch_album_task(
     in_run: bool = False,
 ) -> str:
     """Fetch one album's cover and metadata from Spotify (one GET /albums/{id})."""
+    if in_run and not lanes.in_lane(get_redis(), album_id):
+        # The run was cancelled while this task waited (a retry countdown, a prefetch).
+        return Outcome.SKIPPED.value
     request = FetchRequest(album_id, refresh, requested_at, failures)
     background = lane == "background"
     max_wait = BACKGROUND_MAX_WAIT if background else float(setting("WORKER_MAX_WAIT"))
