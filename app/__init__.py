@@ -17,6 +17,7 @@ from app.importer.cli import import_albums
 from app.ops.cli import cache_stats
 from app.ops.health import bp as health_bp
 from app.ops.metrics import bp as metrics_bp
+from app.security import register_security_headers
 from worker import service as spotify_service
 from worker.cli import refresh_cache
 
@@ -33,6 +34,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_security_headers(app)
     register_commands(app)
     celery_init_app(app)
     return app

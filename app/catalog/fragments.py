@@ -73,7 +73,7 @@ def _album_not_found(template: str, **view: object) -> Response:
     return response
 
 
-@bp.get("/album/<int:album_id>/cover-art/")
+@bp.get("/album/<int(max=2147483647):album_id>/cover-art/")
 def cover_art(album_id: int) -> Response:
     result = lookup(album_id, "cover")
     if result is None:
@@ -84,13 +84,15 @@ def cover_art(album_id: int) -> Response:
         return _json(result, "cover")
     data = result.data or {}
     view = cover_from_lookup(result, _attempt(), str(data.get("alt") or "Album cover"))
-    response = Response(render_template("catalog/cover_fragment.html", cover=view))
+    response = Response(
+        render_template("catalog/cover_fragment.html", cover=view), mimetype="text/html"
+    )
     if view.state == "ready":
         response.headers["HX-Trigger"] = "cover-art-loaded"
     return response
 
 
-@bp.get("/album/<int:album_id>/metadata/")
+@bp.get("/album/<int(max=2147483647):album_id>/metadata/")
 def metadata(album_id: int) -> Response:
     result = lookup(album_id, "metadata")
     if result is None:
@@ -100,4 +102,4 @@ def metadata(album_id: int) -> Response:
     if _wants_json():
         return _json(result, "metadata")
     view = metadata_from_lookup(result, _attempt())
-    return Response(render_template("catalog/_metadata.html", meta=view))
+    return Response(render_template("catalog/_metadata.html", meta=view), mimetype="text/html")

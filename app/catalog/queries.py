@@ -18,6 +18,13 @@ SORT_LABELS: dict[SortKey, str] = {
     "recent": "Recently added",
 }
 MAX_QUERY_LENGTH = 200
+# NUL and other control characters: PostgreSQL refuses NUL in text, and no name has them.
+_CONTROL = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)])
+
+
+def clean_text(value: str) -> str:
+    """A query parameter without control characters (they match nothing anyway)."""
+    return value.translate(_CONTROL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +39,9 @@ class CatalogFilters:
         sort = args.get("sort", "artist")
         checked: SortKey = sort if sort in SORT_LABELS else "artist"  # type: ignore[assignment]
         return cls(
-            q=" ".join(args.get("q", "").split())[:MAX_QUERY_LENGTH],
-            genre=args.get("genre", "").strip(),
-            artist=args.get("artist", "").strip(),
+            q=" ".join(clean_text(args.get("q", "")).split())[:MAX_QUERY_LENGTH],
+            genre=clean_text(args.get("genre", "")).strip()[:MAX_QUERY_LENGTH],
+            artist=clean_text(args.get("artist", "")).strip()[:MAX_QUERY_LENGTH],
             sort=checked,
         )
 

@@ -13,10 +13,12 @@ from app.config import setting
 from app.extensions import db
 from app.models import Album
 
+MAX_PAGE = 100_000  # far past any catalog's end; keeps OFFSET within the database's range
+
 
 def _page_number() -> int:
     try:
-        return max(1, int(request.args.get("page", "1")))
+        return min(MAX_PAGE, max(1, int(request.args.get("page", "1"))))
     except ValueError:
         return 1
 
@@ -42,7 +44,7 @@ def index() -> str:
     )
 
 
-@bp.get("/album/<int:album_id>/")
+@bp.get("/album/<int(max=2147483647):album_id>/")
 def album_detail(album_id: int) -> str:
     album = db.session.get(
         Album, album_id, options=[joinedload(Album.artist), selectinload(Album.genres)]

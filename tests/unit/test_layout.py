@@ -21,6 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "app.spotify": set(),  # knows nothing of Flask or the database either (see below)
     "app.progress": set(),
     "app.celery_setup": set(),
+    "app.security": set(),
     "app.models": {"app.extensions", "app.spotify"},
     "app.ops": BASE | {"app.models"},
     "app.cache": BASE | {"app.models", "app.spotify", "app.ops"},
