@@ -145,6 +145,10 @@ class Config:
         # How soon a pending tile polls again (first poll; it then backs off).
         self.COVER_POLL_SECONDS: float = _env_float("COVER_POLL_SECONDS", 0.25)
 
+        # Host names the app answers to (Flask rejects others with 400): set it in
+        # production so a forged Host header never reaches a redirect.
+        hosts = [h.strip() for h in _env("TRUSTED_HOSTS", "").split(",") if h.strip()]
+        self.TRUSTED_HOSTS: list[str] | None = hosts or None
         self.GOOGLE_SERVICE_ACCOUNT_FILE: str = _env("GOOGLE_SERVICE_ACCOUNT_FILE", "")
         self.IMPORT_BATCH_SIZE: int = _env_int("IMPORT_BATCH_SIZE", 1000)
         self.CATALOG_PAGE_SIZE: int = 48

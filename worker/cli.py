@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import click
+import redis
 from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload
 
@@ -186,6 +187,11 @@ def refresh_cache(
     if dry_run:
         _dry_run(linked, unlinked)
     elif enqueue:
-        _enqueue(linked, unlinked)
+        try:
+            _enqueue(linked, unlinked)
+        except redis.RedisError as exc:
+            raise click.ClickException(
+                f"cannot reach Redis to queue the refresh ({exc}); nothing was queued"
+            ) from exc
     else:
         _report(_run_inline({a.id: _label(a) for a in linked}), unlinked)

@@ -19,11 +19,17 @@ TILE_WIDTH = 300  # px: the Spotify image size a tile should download
 def image_allowed(url: str, allowed: tuple[str, ...]) -> bool:
     """https from an allowed host; an entry with a scheme (http://127.0.0.1:8765) allows
     exactly that origin, which is how the simulator's images are let in for demos."""
+    # Strict: a URL lands in `src` and `srcset`, where a space or a comma would start
+    # another candidate image (from anywhere), and credentials have no business.
+    if not url or "," in url or "\\" in url or any(c.isspace() or ord(c) < 32 for c in url):
+        return False
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
         origin = f"{parts.scheme}://{parts.netloc}".lower()
     except ValueError:
+        return False
+    if parts.username is not None or parts.password is not None:
         return False
     for entry in allowed:
         if "://" in entry:

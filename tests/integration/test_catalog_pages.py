@@ -210,3 +210,12 @@ def test_healthz_reads_worker_heartbeats(app: Flask, client: FlaskClient) -> Non
     finally:
         beat.stop()  # a clean shutdown says goodbye at once
     assert client.get("/healthz").get_json()["checks"]["worker"].startswith("no worker")
+
+
+def test_trusted_hosts_refuse_a_forged_host_header(app: Flask, client: FlaskClient) -> None:
+    assert client.get("/", headers={"Host": "evil.example"}).status_code == 302  # not set
+    app.config["TRUSTED_HOSTS"] = ["catalog.example.org"]
+    forged = client.get("/", headers={"Host": "evil.example"})
+    assert forged.status_code == 400
+    assert "evil.example" not in forged.headers.get("Location", "")
+    assert client.get("/", headers={"Host": "catalog.example.org"}).status_code == 302

@@ -7,7 +7,7 @@ import json
 import pytest
 from flask.testing import FlaskClient
 
-from app.extensions import db
+from app.extensions import db, make_redis_client, redis_ext, set_redis
 from app.models import Album, FetchStatus
 from tests.helpers import add_album
 from tests.pipeline import Pipeline, short_id, wait_for
@@ -134,3 +134,14 @@ def test_cache_stats_counts_albums_lookups_and_calls(
     metrics = pipe_client.get("/metrics").get_data(as_text=True)
     assert 'album_catalog_albums{state="cover_cached"} 2.0' in metrics
     assert 'album_catalog_spotify_calls_total{outcome="ok"} 2.0' in metrics
+
+
+def test_enqueue_without_redis_says_so_and_fails(pipe: Pipeline, club: dict[str, Album]) -> None:
+    set_redis(pipe.app, make_redis_client("redis://127.0.0.1:1/0"))  # nothing listens there
+    try:
+        code, output = run(pipe, "refresh-cache", "--all", "--enqueue")
+    finally:
+        redis_ext.init_app(pipe.app)
+    assert code != 0
+    assert "cannot reach Redis to queue the refresh" in output
+    assert "queued" not in output.replace("nothing was queued", "")

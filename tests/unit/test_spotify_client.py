@@ -237,6 +237,12 @@ def test_batch_off_and_on_modes() -> None:
         ("http://127.0.0.1:8765/image/x/300", True),  # the simulator, allowed by origin
         ("http://127.0.0.1:9999/image/x/300", False),
         ("https://127.0.0.1:8765/image/x/300", False),
+        # srcset injection: a space or comma would add a candidate from anywhere
+        ("https://i.scdn.co/x 1w, https://evil.example/y", False),
+        ("https://i.scdn.co/x,https://evil.example/y", False),
+        ("https://i.scdn.co/x\thttps://evil.example/y", False),
+        ("https://user:pass@i.scdn.co/x", False),
+        ("https://i.scdn.co\\@evil.example/x", False),
     ],
 )
 def test_image_host_allow_list(url: str, allowed: bool) -> None:
