@@ -9,11 +9,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from flask import current_app
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = BASE_DIR / "instance"
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class ConfigError(RuntimeError):
@@ -155,6 +159,13 @@ class Config:
 
     def validate(self) -> None:
         """Raise ConfigError when these settings cannot be used."""
+        token = urlsplit(self.SPOTIFY_TOKEN_URL)
+        if token.scheme != "https" and token.hostname not in LOOPBACK:
+            # The token request carries the client secret: plain http only to this machine.
+            raise ConfigError(
+                f"SPOTIFY_TOKEN_URL must be https (or point at this machine), got "
+                f"{self.SPOTIFY_TOKEN_URL!r}"
+            )
 
 
 class ProductionConfig(Config):
@@ -163,6 +174,7 @@ class ProductionConfig(Config):
         self.SECRET_KEY = os.environ.get("SECRET_KEY", "").strip()
 
     def validate(self) -> None:
+        super().validate()
         if not self.SECRET_KEY:
             raise ConfigError(
                 "SECRET_KEY is not set; production refuses to start without one "

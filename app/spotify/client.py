@@ -8,6 +8,7 @@ worker, under the global limiter) decides when to try again.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
@@ -107,6 +108,19 @@ def classify(exc: Exception) -> SpotifyError:
     return TransientError(f"unexpected answer from Spotify: {exc}")
 
 
+class _ExpiringRedisCache(_CACHE.RedisCacheHandler):  # type: ignore[misc]
+    """spotipy's Redis token cache, but the token expires with its `expires_in`: a
+    stolen Redis dump holds no live token for long, and no dead one lingers."""
+
+    def save_token_to_cache(self, token_info: dict[str, Any]) -> None:
+        ttl = token_info.get("expires_in")
+        seconds = int(ttl) if isinstance(ttl, int | float) and ttl > 0 else 3600
+        try:
+            self.redis.set(self.key, json.dumps(token_info), ex=seconds)
+        except redis.RedisError:
+            log.warning("could not store the Spotify token in Redis")
+
+
 class SpotifyClient:
     """Album lookups; `guard` wraps every HTTP call (the global limiter)."""
 
@@ -143,7 +157,7 @@ class SpotifyClient:
         session = requests.Session()  # no Retry adapter: nothing retries behind our back
         # The token lives in Redis (shared by all workers) or memory, never a .cache file.
         cache: Any = (
-            _CACHE.RedisCacheHandler(self._redis, key=TOKEN_KEY)
+            _ExpiringRedisCache(self._redis, key=TOKEN_KEY)
             if self._redis is not None
             else _CACHE.MemoryCacheHandler()
         )

@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import re
+
+MAX_MESSAGE = 300
+# Anything credential-like an error body may echo back: auth headers, tokens, secrets.
+_SECRETS = re.compile(
+    r"(?i)(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"
+    r"|(access_token|refresh_token|client_secret|client_id|authorization|token)"
+    r"([\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic)\s+)?[^\s\"',&}]+"
+)
+
+
+def _redact(match: re.Match[str]) -> str:
+    scheme, name, separator = match.group(1), match.group(2), match.group(3)
+    return f"{scheme} [redacted]" if scheme else f"{name}{separator}[redacted]"
+
+
+def scrub(text: str) -> str:
+    """An error text safe to store, log or print: secrets masked, length bounded."""
+    masked = _SECRETS.sub(_redact, text)
+    return masked if len(masked) <= MAX_MESSAGE else masked[: MAX_MESSAGE - 1] + "…"
+
 
 class SpotifyError(Exception):
-    """Base class: every failure of a Spotify call."""
+    """Base class: every failure of a Spotify call. Its message is always scrubbed."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(scrub(message))
 
 
 class AlbumNotFoundError(SpotifyError):

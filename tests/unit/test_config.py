@@ -52,3 +52,13 @@ def test_bad_settings_say_which_and_why(
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=message):
         Config()
+
+
+def test_a_plain_http_token_url_is_refused_unless_it_is_this_machine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SPOTIFY_TOKEN_URL", "http://accounts.example.com/api/token")
+    with pytest.raises(ConfigError, match="must be https"):
+        Config().validate()
+    monkeypatch.setenv("SPOTIFY_TOKEN_URL", "http://127.0.0.1:8765/api/token")
+    Config().validate()  # the simulator

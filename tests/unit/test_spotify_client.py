@@ -10,7 +10,7 @@ import pytest
 import requests
 import responses
 
-from app.spotify.client import BATCH_OFF_KEY, SpotifyClient, SpotifySettings
+from app.spotify.client import BATCH_OFF_KEY, TOKEN_KEY, SpotifyClient, SpotifySettings
 from app.spotify.errors import (
     AlbumNotFoundError,
     AuthError,
@@ -260,3 +260,25 @@ def test_only_one_worker_probes_the_batch_endpoint_and_all_learn_the_answer() ->
     first.albums([ID])
     assert second.batch_available()  # extended quota: everyone batches from now on
     assert batch.call_count == 1
+
+
+def test_error_text_is_scrubbed_of_credentials_and_bounded() -> None:
+    echoed = (
+        'Spotify answered 500: {"headers": {"Authorization": "Basic c2ltLWNsaWVudDpzZWNyZXQ="}, '
+        '"access_token": "BQD-live-token", "note": "Bearer abc.def-123"}' + "x" * 1000
+    )
+    error = TransientError(echoed)
+    assert "c2ltLWNsaWVudDpzZWNyZXQ" not in str(error)
+    assert "BQD-live-token" not in str(error)
+    assert "abc.def-123" not in str(error)
+    assert "[redacted]" in str(error)
+    assert len(str(error)) <= 300
+
+
+@responses.activate
+def test_the_cached_token_expires_with_its_expires_in() -> None:
+    token_ok()
+    responses.get(API + f"albums/{ID}", json=album_body())
+    shared = fakeredis.FakeRedis()
+    make_client(redis_client=shared).album(ID)
+    assert 0 < int(shared.ttl(TOKEN_KEY)) <= 3600  # pyright: ignore[reportArgumentType]
