@@ -46,9 +46,12 @@ def _queue_fetches(album_ids: set[int]) -> int:
 
 def _print_result(result: ImportResult, *, dry_run: bool) -> None:
     prefix = "dry run, nothing written: would have " if dry_run else ""
+    click.echo(result.columns)  # a wrong mapping is seen before anything else
     click.echo(prefix + result.summary())
     for error in result.errors:
         click.echo(str(error))
+    for warning in result.warnings:
+        click.echo(f"{warning} (warning)")
 
 
 @click.command("import-albums")
@@ -63,6 +66,7 @@ def _print_result(result: ImportResult, *, dry_run: bool) -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Validate and count, write nothing.")
 @click.option("--prune", is_flag=True, help="Remove albums that are no longer in the source.")
+@click.option("--strict", is_flag=True, help="Reject a row whose year or Spotify link is unusable.")
 def import_albums(
     csv_path: str | None,
     sheet: str | None,
@@ -70,6 +74,7 @@ def import_albums(
     skip_spotify: bool,
     dry_run: bool,
     prune: bool,
+    strict: bool,
 ) -> None:
     """Import albums from a CSV file or a Google Sheet. Makes no Spotify calls.
 
@@ -93,6 +98,7 @@ def import_albums(
                 prune=prune,
                 batch_size=setting("IMPORT_BATCH_SIZE"),
                 progress=advance,
+                strict=strict,
             )
     except ImportFatalError as exc:
         click.echo(f"Error: {exc}. Nothing was imported.", err=True)

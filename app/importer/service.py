@@ -20,6 +20,8 @@ class ImportResult:
     unchanged: int = 0
     removed: int = 0
     errors: list[RowError] = field(default_factory=lambda: list[RowError]())
+    warnings: list[RowError] = field(default_factory=lambda: list[RowError]())
+    columns: str = ""
     album_ids: set[int] = field(default_factory=lambda: set[int]())
     stale_cache_ids: list[int] = field(default_factory=lambda: list[int]())
 
@@ -42,10 +44,11 @@ def run_import(
     prune: bool = False,
     batch_size: int = 1000,
     progress: Callable[[int], None] | None = None,
+    strict: bool = False,
 ) -> ImportResult:
     """Import `table`; commit unless `dry_run`. Any exception rolls everything back."""
-    parsed = parse_table(table.headers, table.records)
-    result = ImportResult(errors=parsed.errors)
+    parsed = parse_table(table.headers, table.records, strict=strict)
+    result = ImportResult(errors=parsed.errors, warnings=parsed.warnings, columns=parsed.columns)
     try:
         counts = upsert_albums(
             session, parsed.rows, batch_size=batch_size, prune=prune, progress=progress

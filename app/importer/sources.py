@@ -56,7 +56,7 @@ def read_csv_text(text: str, description: str) -> Table:
 def read_csv_file(path: str) -> Table:
     """A CSV file by path, or standard input for `-`."""
     if path == "-":
-        return read_csv_text(sys.stdin.read(), "standard input")
+        return read_csv_text(_decode(sys.stdin.buffer.read()), "standard input")
     file = Path(path)
     try:
         raw = file.read_bytes()
@@ -64,13 +64,13 @@ def read_csv_file(path: str) -> Table:
         raise ImportFatalError(f"file not found: {path}") from exc
     except OSError as exc:
         raise ImportFatalError(f"cannot read {path}: {exc.strerror}") from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ImportFatalError(
-            f"{path} is not UTF-8 text (byte {exc.start}); save it as CSV UTF-8"
-        ) from exc
-    return read_csv_text(text, path)
+    return read_csv_text(_decode(raw), path)
+
+
+def _decode(raw: bytes) -> str:
+    """UTF-8 text; a byte that is not UTF-8 becomes U+FFFD, and its row is rejected
+    (by number) instead of the whole file."""
+    return raw.decode("utf-8-sig", errors="replace")
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,14 +42,21 @@ def test_messy_csv_imports_good_rows_and_reports_bad_ones(runner: FlaskCliRunner
 
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert "created 7, updated 0, unchanged 0, skipped 4, removed 0" in lines
+    assert lines[0].startswith('columns: artist ← "Artist", album ← "Album"')
+    assert "created 9, updated 0, unchanged 0, skipped 2, removed 0" in lines
     assert "row 7: artist is empty" in lines
-    assert "row 8: year 'next year' is not a year" in lines
-    assert "row 9: Spotify link: a Spotify track link, not an album" in lines
+    # An unusable year or link drops that cell and keeps the album, with a warning.
+    assert (
+        "row 8: year 'next year' is not a year (cell left empty, album imported) (warning)" in lines
+    )
+    assert (
+        "row 9: Spotify link: a Spotify track link, not an album"
+        " (cell left empty, album imported) (warning)" in lines
+    )
     assert "row 10: duplicate of row 2 (same artist and album)" in lines
     assert any("no calls made" in line for line in lines)
 
-    assert album_count() == 7
+    assert album_count() == 9
     bjork = album_by_title("Homogenic")
     assert bjork.artist.name == "Björk"
     assert bjork.year == 1997
@@ -73,7 +80,7 @@ def test_reimport_of_unchanged_source_changes_nothing(runner: FlaskCliRunner) ->
     result = runner.invoke(args=["import-albums", "--csv", MESSY])
 
     assert result.exit_code == 0, result.output
-    assert "created 0, updated 0, unchanged 7, skipped 4, removed 0" in result.output
+    assert "created 0, updated 0, unchanged 9, skipped 2, removed 0" in result.output
     db.session.expire_all()
     assert snapshot() == before
 
@@ -148,7 +155,7 @@ def test_dry_run_reports_counts_and_writes_nothing(runner: FlaskCliRunner) -> No
     result = runner.invoke(args=["import-albums", "--csv", MESSY, "--dry-run"])
 
     assert result.exit_code == 0, result.output
-    assert "dry run, nothing written: would have created 7" in result.output
+    assert "dry run, nothing written: would have created 9" in result.output
     assert "row 7: artist is empty" in result.output
     assert album_count() == 0
     assert db.session.execute(select(func.count()).select_from(Artist)).scalar_one() == 0
@@ -165,11 +172,11 @@ def test_prune_removes_albums_missing_from_the_source_only_when_asked(
 
     kept = runner.invoke(args=["import-albums", "--csv", str(subset)])
     assert "removed 0" in kept.output
-    assert album_count() == 7
+    assert album_count() == 9
 
     pruned = runner.invoke(args=["import-albums", "--csv", str(subset), "--prune"])
     assert pruned.exit_code == 0, pruned.output
-    assert "created 0, updated 0, unchanged 1, skipped 0, removed 6" in pruned.output
+    assert "created 0, updated 0, unchanged 1, skipped 0, removed 8" in pruned.output
     assert [a.title for a in db.session.execute(select(Album)).scalars()] == ["OK Computer"]
     # Artists and genres left without albums go too.
     assert [a.name for a in db.session.execute(select(Artist)).scalars()] == ["Radiohead"]
@@ -218,12 +225,14 @@ def test_missing_file_is_fatal(runner: FlaskCliRunner) -> None:
     assert "file not found: /nonexistent/albums.csv" in result.output
 
 
-def test_non_utf8_file_is_fatal(runner: FlaskCliRunner, tmp_path: Path) -> None:
+def test_a_non_utf8_file_names_the_rows_it_cannot_read(
+    runner: FlaskCliRunner, tmp_path: Path
+) -> None:
     path = tmp_path / "latin1.csv"
     path.write_bytes("Artist,Album\nBjörk,Post\n".encode("latin-1"))
     result = runner.invoke(args=["import-albums", "--csv", str(path)])
-    assert result.exit_code == 1
-    assert "is not UTF-8 text" in result.output
+    assert result.exit_code == 0
+    assert "row 2: contains bytes that are not UTF-8 text" in result.output
     assert album_count() == 0
 
 
@@ -303,3 +312,25 @@ def test_no_skip_spotify_is_single_flight(runner: FlaskCliRunner) -> None:
     again = runner.invoke(args=["import-albums", "--csv", MESSY, "--no-skip-spotify"])
     assert "3 albums queued for a background fetch" in first.output
     assert "0 albums queued for a background fetch" in again.output  # already queued
+
+
+def test_strict_rejects_rows_with_an_unusable_year_or_link(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["import-albums", "--csv", MESSY, "--strict"])
+    assert "created 7, updated 0, unchanged 0, skipped 4, removed 0" in result.output
+    assert "row 8: year 'next year' is not a year" in result.output.splitlines()
+    assert album_count() == 7
+
+
+def test_nul_and_bad_bytes_reject_their_row_not_the_import(
+    runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(
+        b"Artist,Album\nAir,Moon Safari\nNUL,Al\x00bum\nLatin1,Caf\xe9\nBj\xc3\xb6rk,Homogenic\n"
+    )
+    result = runner.invoke(args=["import-albums", "--csv", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "created 2, updated 0, unchanged 0, skipped 2, removed 0" in result.output
+    assert "row 3: contains a NUL character" in result.output
+    assert "row 4: contains bytes that are not UTF-8 text" in result.output
+    assert album_count() == 2

@@ -121,9 +121,53 @@ def test_short_row_reads_missing_cells_as_blank() -> None:
         (["Radiohead", "x" * 501, "", "", ""], "longer than 500"),
     ],
 )
-def test_bad_rows_give_reasons(cells: list[str], reason: str) -> None:
+def test_bad_rows_give_reasons_when_strict(cells: list[str], reason: str) -> None:
     with pytest.raises(RowInvalidError, match=reason):
-        parse_row(2, cells, COLUMNS)
+        parse_row(2, cells, COLUMNS, strict=True)
+
+
+@pytest.mark.parametrize(
+    ("cells", "reason"),
+    [
+        (["Radiohead", "Kid A", "n/a", "", ""], "year 'n/a' is not a year"),
+        (
+            ["Radiohead", "Kid A", "2000", "", "https://youtu.be/abc"],
+            "Spotify link:",
+        ),
+    ],
+)
+def test_an_unusable_year_or_link_keeps_the_album_and_says_so(
+    cells: list[str], reason: str
+) -> None:
+    dropped: list[str] = []
+    row = parse_row(2, cells, COLUMNS, dropped=dropped)
+    assert (row.artist, row.title) == ("Radiohead", "Kid A")
+    assert len(dropped) == 1
+    assert reason in dropped[0]
+    assert "album imported" in dropped[0]
+
+
+@pytest.mark.parametrize("cell", ["Kid\x00A", "Kid \ufffd A"])
+def test_nul_or_undecodable_text_rejects_its_row(cell: str) -> None:
+    with pytest.raises(RowInvalidError, match=r"NUL|not UTF-8"):
+        parse_row(2, ["Radiohead", cell, "", "", ""], COLUMNS)
+
+
+@pytest.mark.parametrize(
+    ("header", "mapped"),
+    [("Genre(s)", "genres"), ("Genres:", "genres"), ("Genre / Style", "genres")],
+)
+def test_punctuated_headers_still_find_their_column(header: str, mapped: str) -> None:
+    parsed = parse_table(["Artist", "Album", header], [(2, ["Air", "Moon Safari", "Pop, Ambient"])])
+    assert parsed.rows[0].genres == ("Pop", "Ambient")
+    assert f'{mapped} ← "{header}"' in parsed.columns
+
+
+def test_the_column_mapping_names_what_was_ignored() -> None:
+    parsed = parse_table(["Band", "Title", "Notes", "Spotify URL:"], [])
+    assert parsed.columns == (
+        'columns: artist ← "Band", album ← "Title", spotify ← "Spotify URL:"; ignored: "Notes"'
+    )
 
 
 def test_table_reports_bad_rows_and_duplicates_by_row_number_and_ignores_blank_rows() -> None:
