@@ -7,11 +7,14 @@ imported, so tests and tools can set the environment first.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 from flask import current_app
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 INSTANCE_DIR = BASE_DIR / "instance"
@@ -64,6 +67,34 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def default_redis_prefix(database_url: str) -> str:
+    """`<database name>:`, so catalogs on different databases can share one Redis.
+
+    The name is the PostgreSQL database's, or the SQLite file's stem (`memory` for an
+    in-memory database).
+    """
+    name = ""
+    try:
+        database = make_url(database_url).database or ""
+    except ArgumentError:
+        database = ""
+    if database and database != ":memory:":
+        name = Path(database).stem if database_url.startswith("sqlite") else database
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "memory"
+    return f"{name}:"
+
+
+DEFAULT_DATABASE_URL = f"sqlite:///{INSTANCE_DIR / 'album_catalog.db'}"
+
+
+def redis_prefix(database_url: str, configured: str | None = None) -> str:
+    """REDIS_PREFIX (from the environment unless given; always ending in `:`), else the
+    database's default."""
+    value = _env("REDIS_PREFIX", "") if configured is None else configured.strip()
+    value = value or default_redis_prefix(database_url)
+    return value if value.endswith(":") else value + ":"
+
+
 class Config:
     """Development defaults: SQLite under instance/, local Redis, no secrets needed."""
 
@@ -72,10 +103,13 @@ class Config:
     def __init__(self) -> None:
         self.SECRET_KEY: str = _env("SECRET_KEY", "dev-only-not-secret")
         self.SQLALCHEMY_DATABASE_URI: str = normalise_database_url(
-            _env("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'album_catalog.db'}")
+            _env("DATABASE_URL", DEFAULT_DATABASE_URL)
         )
         self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
         self.REDIS_URL: str = _env("REDIS_URL", "redis://127.0.0.1:6379/0")
+        # Every key the app writes (cache, locks, limiter, token, counters, the Celery
+        # broker's queues) starts with this, so two catalogs can share one Redis.
+        self.REDIS_PREFIX: str = redis_prefix(self.SQLALCHEMY_DATABASE_URI)
         self.CELERY: dict[str, Any] = {
             "broker_url": _env("CELERY_BROKER_URL", self.REDIS_URL),
             "result_backend": None,
@@ -91,6 +125,7 @@ class Config:
                 # Take from the queues in the order the worker lists them (-Q
                 # interactive,background): a visitor's fetch always goes first.
                 "queue_order_strategy": "priority",
+                "global_keyprefix": self.REDIS_PREFIX,
             },
             "task_default_queue": "interactive",
         }
@@ -191,6 +226,8 @@ class TestConfig(Config):
     def __init__(self, database_url: str = "sqlite://", redis_url: str | None = None) -> None:
         super().__init__()
         self.SQLALCHEMY_DATABASE_URI = normalise_database_url(database_url)
+        self.REDIS_PREFIX = redis_prefix(self.SQLALCHEMY_DATABASE_URI)
+        self.CELERY["broker_transport_options"]["global_keyprefix"] = self.REDIS_PREFIX
         # In-process broker unless a test asks for real Redis.
         self.CELERY["broker_url"] = "memory://"
         if redis_url is not None:

@@ -61,6 +61,11 @@ def get_redis() -> redis.Redis:
     return cast("redis.Redis", current_app.extensions["redis"])
 
 
+def redis_key(name: str) -> str:
+    """`name` inside the current app's Redis namespace (REDIS_PREFIX)."""
+    return cast(str, current_app.config["REDIS_PREFIX"]) + name
+
+
 def available_redis() -> redis.Redis | None:
     """The Redis client, or None once Redis has failed during this request or task.
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import redis
 
-from app.ops.health import HEARTBEAT_KEY
+from app.config import DEFAULT_DATABASE_URL, normalise_database_url, redis_prefix
+from app.ops.health import heartbeat_key
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,6 +61,8 @@ class Worker:
         self.log_path = log_dir / f"worker-{uuid.uuid4().hex[:6]}.log"
         self.concurrency = concurrency
         self.process: subprocess.Popen[bytes] | None = None
+        database = normalise_database_url(self.env.get("DATABASE_URL") or DEFAULT_DATABASE_URL)
+        self.heartbeat_key = heartbeat_key(redis_prefix(database, self.env.get("REDIS_PREFIX", "")))
 
     def start(self, timeout: float = 60) -> Worker:
         """Start the worker and wait until its heartbeat is in Redis."""
@@ -92,7 +95,7 @@ class Worker:
         """Whether this worker's heartbeat is in Redis."""
         client = redis.Redis.from_url(self.env["REDIS_URL"], socket_connect_timeout=1)
         try:
-            return client.zscore(HEARTBEAT_KEY, self.name) is not None
+            return client.zscore(self.heartbeat_key, self.name) is not None
         except redis.RedisError:
             return False
         finally:

@@ -24,7 +24,7 @@ from typing import Any, cast
 
 import redis
 
-from app.cache.keys import LOCK_KEY_PREFIX, LOCK_KEY_SUFFIX, PENDING_KEY, lock_key
+from app.cache.keys import LOCK_KEY_SUFFIX, lock_key, lock_key_prefix, pending_key
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,12 @@ class Claim:
     Use as a context manager; whatever is still held at the end is released.
     """
 
-    def __init__(self, client: redis.Redis, lease_seconds: float, queued_seconds: float) -> None:
+    def __init__(
+        self, client: redis.Redis, lease_seconds: float, queued_seconds: float, *, prefix: str
+    ) -> None:
         self.token = uuid.uuid4().hex
+        # The app's REDIS_PREFIX, held here: the renewing thread has no app context.
+        self._prefix = prefix
         self.held: set[int] = set()
         self._redis = client
         self._lease_ms = max(100, int(lease_seconds * 1000))
@@ -140,7 +144,7 @@ class Claim:
         ids = list(dict.fromkeys(album_ids))
         if not ids:
             return []
-        keys = [lock_key(i) for i in ids] + [PENDING_KEY]
+        keys = [lock_key(i, self._prefix) for i in ids] + [pending_key(self._prefix)]
         try:
             reply = cast(list[Any], self._take(keys=keys, args=[self.token, self._lease_ms, *ids]))
         except redis.RedisError:
@@ -163,9 +167,9 @@ class Claim:
         """
         args = [
             self.token, self._lease_ms, limit, fill_ms, quiet_ms, max_wait_ms,
-            LOCK_KEY_PREFIX, LOCK_KEY_SUFFIX,
+            lock_key_prefix(self._prefix), LOCK_KEY_SUFFIX,
         ]  # fmt: skip
-        reply = self._take_oldest(keys=[PENDING_KEY], args=args)
+        reply = self._take_oldest(keys=[pending_key(self._prefix)], args=args)
         if reply is None:
             return None
         taken = [int(i) for i in cast(list[Any], reply)]
@@ -180,7 +184,7 @@ class Claim:
         One Lua call: checking and queueing apart would let an album that a batch just
         took come back into the queue, where it would crowd out albums still waiting.
         """
-        keys = [lock_key(album_id), PENDING_KEY]
+        keys = [lock_key(album_id, self._prefix), pending_key(self._prefix)]
         return bool(self._queue_unless_held(keys=keys, args=[album_id, self.token]))
 
     def release(self, album_ids: Iterable[int]) -> None:
@@ -208,7 +212,9 @@ class Claim:
         if not ids:
             return
         try:
-            self._update(keys=[lock_key(i) for i in ids], args=[self.token, mode, queued_ms])
+            self._update(
+                keys=[lock_key(i, self._prefix) for i in ids], args=[self.token, mode, queued_ms]
+            )
         except redis.RedisError:
             log.warning("could not update fetch locks of albums %s; they lapse by themselves", ids)
 
@@ -227,6 +233,9 @@ class Claim:
             if not ids:
                 continue
             try:
-                self._update(keys=[lock_key(i) for i in ids], args=[self.token, self._lease_ms, 0])
+                self._update(
+                    keys=[lock_key(i, self._prefix) for i in ids],
+                    args=[self.token, self._lease_ms, 0],
+                )
             except redis.RedisError:
                 log.debug("lease renewal failed; retrying at the next beat")

@@ -14,7 +14,7 @@ retried by re-queueing with exponential backoff and jitter, never back to back.
 from __future__ import annotations
 
 from app.config import setting
-from app.extensions import get_redis
+from app.extensions import get_redis, redis_key
 from app.ops.lanes import Lane
 from app.spotify.errors import SpotifyError
 from app.spotify.limiter import LimiterBusyError
@@ -59,7 +59,10 @@ def fetch_album(
     service = spotify_service()
     own_id = request.album_id
     lease, grace = float(setting("FETCH_LEASE_SECONDS")), float(setting("FETCH_LOCK_SECONDS"))
-    with Claim(get_redis(), lease, grace) as claim, service.waiting_at_most(max_wait, lane):
+    with (
+        Claim(get_redis(), lease, grace, prefix=redis_key("")) as claim,
+        service.waiting_at_most(max_wait, lane),
+    ):
         try:
             if service.client.batch_available():
                 outcome = fetch_batch(service, claim, request, send)

@@ -17,7 +17,7 @@ from celery.signals import worker_ready, worker_shutdown
 from flask import Flask
 
 from app.extensions import make_redis_client
-from app.ops.health import HEARTBEAT_KEY
+from app.ops.health import heartbeat_key
 from worker.queue import keep_feeding
 
 log = logging.getLogger(__name__)
@@ -41,9 +41,11 @@ class Heartbeat:
         client: redis.Redis,
         name: str,
         interval: float,
+        key: str,
         on_beat: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
+        self.key = key  # heartbeat_key() of the app: this thread has no app context
         self._on_beat = on_beat
         self.interval = interval
         self._redis = client
@@ -58,7 +60,7 @@ class Heartbeat:
 
     def beat(self) -> None:
         try:
-            self._beat(keys=[HEARTBEAT_KEY], args=[self.name, int(self.interval * 3000)])
+            self._beat(keys=[self.key], args=[self.name, int(self.interval * 3000)])
         except redis.RedisError as exc:
             log.warning("heartbeat not recorded (%s); trying again in %.0f s", exc, self.interval)
 
@@ -66,7 +68,7 @@ class Heartbeat:
         self._stop.set()
         self._thread.join(timeout=self.interval)
         try:
-            self._redis.zrem(HEARTBEAT_KEY, self.name)
+            self._redis.zrem(self.key, self.name)
         except redis.RedisError:
             log.info("could not remove the heartbeat; it lapses by itself")
 
@@ -93,7 +95,8 @@ def install(flask_app: Flask) -> None:
             with flask_app.app_context():
                 keep_feeding()  # a background run outlives the worker that fed it
 
-        running.append(Heartbeat(client, name, interval, on_beat=watchdog).start())
+        key = heartbeat_key(cast(str, flask_app.config["REDIS_PREFIX"]))
+        running.append(Heartbeat(client, name, interval, key, on_beat=watchdog).start())
 
     def stopping(**_kwargs: Any) -> None:
         while running:

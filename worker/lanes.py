@@ -16,7 +16,7 @@ from typing import cast
 
 import redis
 
-from app.ops.lanes import FEEDER_KEY, OUTSTANDING_KEY, RUN_KEY, RUN_META
+from app.ops.lanes import feeder_key, outstanding_key, run_key, run_meta_key
 
 FEEDER_TTL_SECONDS = 10  # a feeder renews this each tick; gone = lost with its worker
 # A fed album not finished by then is fed again (its task was lost with a worker, or
@@ -52,63 +52,63 @@ def add_to_run(client: redis.Redis, album_ids: Iterable[int]) -> int:
     if not ids:
         return 0
     # Scores keep the order albums were asked for, across runs added to one another.
-    last = client.hincrby(RUN_META, "seq", len(ids))
+    last = client.hincrby(run_meta_key(), "seq", len(ids))
     first = last - len(ids)
     added = 0
     for start in range(0, len(ids), 1000):
         chunk = {str(i): first + start + n for n, i in enumerate(ids[start : start + 1000])}
-        added += int(cast(int, client.zadd(RUN_KEY, chunk, nx=True)))
-    client.hsetnx(RUN_META, "started_at", str(time.time()))
-    client.hincrby(RUN_META, "total", added)
+        added += int(cast(int, client.zadd(run_key(), chunk, nx=True)))
+    client.hsetnx(run_meta_key(), "started_at", str(time.time()))
+    client.hincrby(run_meta_key(), "total", added)
     return added
 
 
 def started_at(client: redis.Redis) -> float | None:
-    raw = client.hget(RUN_META, "started_at")
+    raw = client.hget(run_meta_key(), "started_at")
     return float(cast(bytes, raw)) if raw else None
 
 
 def take_for_lane(client: redis.Redis, window: int) -> list[int]:
     """Albums to put in the background queue now: up to `window` in the lane at once."""
-    reply = client.eval(_TAKE, 2, RUN_KEY, OUTSTANDING_KEY, window, LOST_AFTER_MS)
+    reply = client.eval(_TAKE, 2, run_key(), outstanding_key(), window, LOST_AFTER_MS)
     return [int(i) for i in cast(list[bytes], reply)]
 
 
 def finished(client: redis.Redis, album_id: int) -> None:
     """A fed album's task ended (fetched, cached, failed for good): room for the next."""
-    if client.zrem(OUTSTANDING_KEY, album_id):
-        client.hincrby(RUN_META, "done", 1)
+    if client.zrem(outstanding_key(), album_id):
+        client.hincrby(run_meta_key(), "done", 1)
 
 
 def in_lane(client: redis.Redis, album_id: int) -> bool:
     """Whether this album is still fed to the lane (False once the run is cancelled)."""
-    return client.zscore(OUTSTANDING_KEY, album_id) is not None
+    return client.zscore(outstanding_key(), album_id) is not None
 
 
 def active(client: redis.Redis) -> bool:
     """Whether anything of the run is still waiting or in the lane."""
-    return bool(client.zcard(RUN_KEY) or client.zcard(OUTSTANDING_KEY))
+    return bool(client.zcard(run_key()) or client.zcard(outstanding_key()))
 
 
 def claim_feeder(client: redis.Redis) -> bool:
     """True for the one caller that should schedule a feeder now."""
-    return bool(client.set(FEEDER_KEY, "scheduled", nx=True, ex=FEEDER_TTL_SECONDS))
+    return bool(client.set(feeder_key(), "scheduled", nx=True, ex=FEEDER_TTL_SECONDS))
 
 
 def renew_feeder(client: redis.Redis) -> None:
-    client.set(FEEDER_KEY, "running", ex=FEEDER_TTL_SECONDS)
+    client.set(feeder_key(), "running", ex=FEEDER_TTL_SECONDS)
 
 
 def end_run(client: redis.Redis) -> None:
     """The run is done: forget it (the feeder stops)."""
-    client.delete(RUN_META, FEEDER_KEY)
+    client.delete(run_meta_key(), feeder_key())
 
 
 def cancel(client: redis.Redis) -> int:
     """Drop everything not yet fetched; returns how many albums were dropped."""
     pipe = client.pipeline(transaction=True)  # pyright: ignore[reportUnknownMemberType]
-    pipe.zcard(RUN_KEY)
-    pipe.zcard(OUTSTANDING_KEY)
-    pipe.delete(RUN_KEY, OUTSTANDING_KEY, RUN_META, FEEDER_KEY)
+    pipe.zcard(run_key())
+    pipe.zcard(outstanding_key())
+    pipe.delete(run_key(), outstanding_key(), run_meta_key(), feeder_key())
     waiting, in_lane, _ = cast(tuple[int, int, int], tuple(pipe.execute()))
     return int(waiting) + int(in_lane)

@@ -116,6 +116,7 @@ class SpotifyService:
             burst=int(cast(int, config["SPOTIFY_BURST"])),
             max_in_flight=int(cast(int, config["SPOTIFY_MAX_CONCURRENT"])),
             lease_seconds=timeout + 5,
+            namespace=cast(str, config["REDIS_PREFIX"]),
         )
         settings = SpotifySettings(
             client_id=cast(str, config["SPOTIFY_CLIENT_ID"]),
@@ -124,6 +125,7 @@ class SpotifyService:
             token_url=cast(str, config["SPOTIFY_TOKEN_URL"]),
             timeout=timeout,
             batch=cast(Any, config["SPOTIFY_BATCH"]),
+            key_prefix=cast(str, config["REDIS_PREFIX"]),
         )
         reserve = int(cast(int, config["SPOTIFY_BACKGROUND_RESERVE"]))
         return cls(limiter, settings, redis_client, background_reserve=reserve)

@@ -142,7 +142,7 @@ def schedule_feeder() -> bool:
     try:
         _task(feed_background_task).apply_async()
     except Exception:
-        client.delete(lanes.FEEDER_KEY)
+        client.delete(lanes.feeder_key())
         log.exception("could not schedule the background feeder")
         return False
     return True

@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from typing import Any, Literal, cast
 
+from app.extensions import redis_key
 from app.models import as_utc
 
 Kind = Literal["cover", "metadata"]
@@ -13,15 +14,24 @@ KINDS: tuple[Kind, ...] = ("cover", "metadata")
 
 
 def entry_key(album_id: int, kind: Kind) -> str:
-    return f"album:{album_id}:{kind}"
+    return redis_key(f"album:{album_id}:{kind}")
+
+
+def _namespace(prefix: str | None) -> str:
+    """An explicit prefix (threads without an app context pass theirs), else the app's."""
+    return redis_key("") if prefix is None else prefix
 
 
 # Lua scripts that find albums in the batch queue build lock keys from these parts.
-LOCK_KEY_PREFIX, LOCK_KEY_SUFFIX = "album:", ":fetch-lock"
+LOCK_KEY_SUFFIX = ":fetch-lock"
 
 
-def lock_key(album_id: int) -> str:
-    return f"{LOCK_KEY_PREFIX}{album_id}{LOCK_KEY_SUFFIX}"
+def lock_key_prefix(prefix: str | None = None) -> str:
+    return f"{_namespace(prefix)}album:"
+
+
+def lock_key(album_id: int, prefix: str | None = None) -> str:
+    return f"{lock_key_prefix(prefix)}{album_id}{LOCK_KEY_SUFFIX}"
 
 
 def _json_default(value: object) -> str:
@@ -44,9 +54,11 @@ def decode(raw: bytes | str | None) -> dict[str, Any] | None:
     return cast(dict[str, Any], value) if isinstance(value, dict) else None
 
 
-# Albums queued for a fetch, scored by when (Redis clock, ms); batch-mode workers
-# take up to 20 of them per call.
-PENDING_KEY = "fetch:pending"
+def pending_key(prefix: str | None = None) -> str:
+    """Albums queued for a fetch, scored by when (Redis clock, ms); batch-mode workers
+    take up to 20 of them per call."""
+    return f"{_namespace(prefix)}fetch:pending"
+
 
 # ZADD with Redis's own clock, so web servers with skewed clocks agree.
 QUEUE_SCRIPT = """

@@ -18,11 +18,11 @@ from sqlalchemy.orm import joinedload
 from app.cache.entries import as_datetime, entries_from_row, is_stale, write_entries
 from app.cache.keys import Kind, decode, encode, entry_key
 from app.config import setting
-from app.extensions import available_redis, db, mark_redis_down
+from app.extensions import available_redis, db, mark_redis_down, redis_key
 from app.models import Album
 from app.ops import counters
 from app.spotify.images import image_allowed
-from app.spotify.limiter import cooldown_remaining
+from app.spotify.limiter import cooldown_remaining, limiter_key
 
 Status = Literal["ready", "pending", "unavailable", "no_spotify"]
 Reason = Literal["not_found", "error"]
@@ -41,28 +41,33 @@ class Lookup:
     # Set when a fetch should be queued: nothing cached ("miss"), or a stale copy
     # served while it is refreshed behind the scenes ("refresh").
     fetch: Fetch | None = None
+    spotify_id: str | None = None  # the album's Spotify id this answer is for
 
 
-def _unavailable_error(album_id: int, retry_after: float) -> Lookup:
-    return Lookup(album_id, "unavailable", reason="error", retry_after=retry_after)
+def _unavailable_error(album_id: int, retry_after: float, spotify_id: str | None) -> Lookup:
+    return Lookup(
+        album_id, "unavailable", reason="error", retry_after=retry_after, spotify_id=spotify_id
+    )
 
 
 def _from_entry(album_id: int, kind: Kind, entry: dict[str, Any]) -> Lookup | None:
     """A Lookup from a Redis entry, or None when the entry cannot be used."""
     status = entry.get("status")
+    spotify_id = entry.get("spotify_id")
+    sid = spotify_id if isinstance(spotify_id, str) else None
     if status == "ready":
         if kind == "cover":
             allowed: tuple[str, ...] = setting("SPOTIFY_IMAGE_HOSTS")
             if not image_allowed(str(entry.get("cover_url", "")), allowed):
                 return None
-        return Lookup(album_id, "ready", entry)
+        return Lookup(album_id, "ready", entry, spotify_id=sid)
     if status == "not_found":
-        return Lookup(album_id, "unavailable", reason="not_found")
+        return Lookup(album_id, "unavailable", reason="not_found", spotify_id=sid)
     if status == "error":
         retry_at = as_datetime(entry.get("retry_at"))
         now = datetime.now(UTC)
         if retry_at is not None and retry_at > now:
-            return _unavailable_error(album_id, (retry_at - now).total_seconds())
+            return _unavailable_error(album_id, (retry_at - now).total_seconds(), sid)
     return None
 
 
@@ -70,23 +75,45 @@ def _cooldown_remaining(client: redis.Redis | None) -> float:
     if client is None:
         return 0.0
     try:
-        return cooldown_remaining(client)
+        return cooldown_remaining(client, limiter_key(redis_key(""), "cooldown"))
     except redis.RedisError:
         mark_redis_down()
         return 0.0
 
 
-def _from_redis(client: redis.Redis, album_id: int, kind: Kind) -> Lookup | None:
+def _row_spotify_id(album_id: int) -> str | None:
+    return db.session.execute(
+        select(Album.spotify_album_id).where(Album.id == album_id)
+    ).scalar_one_or_none()
+
+
+def _from_redis(
+    client: redis.Redis, album_id: int, kind: Kind, spotify_id: str | None
+) -> Lookup | None:
+    """The Redis entry, if it is for the row's Spotify id.
+
+    An entry for another Spotify id is another catalog's (a database recreated under
+    the same REDIS_PREFIX) or an old link's: never served. Pages pass the id they were
+    rendered with; without one, the row is asked (one primary-key read).
+    """
     entry = decode(client.get(entry_key(album_id, kind)))  # pyright: ignore[reportArgumentType]
-    return _from_entry(album_id, kind, entry) if entry else None
+    if not entry:
+        return None
+    expected = spotify_id or _row_spotify_id(album_id)
+    if expected is None or entry.get("spotify_id") != expected:
+        return None
+    return _from_entry(album_id, kind, entry)
 
 
-def lookup(album_id: int, kind: Kind) -> Lookup | None:
-    """Cover or metadata of an album; None when there is no such album."""
+def lookup(album_id: int, kind: Kind, spotify_id: str | None = None) -> Lookup | None:
+    """Cover or metadata of an album; None when there is no such album.
+
+    `spotify_id`: the Spotify id the caller's page shows for this album, if it knows it.
+    """
     client = available_redis()
     if client is not None:
         try:
-            found = _from_redis(client, album_id, kind)
+            found = _from_redis(client, album_id, kind, spotify_id)
         except redis.RedisError:
             mark_redis_down()  # Redis is down: answer from the database
             found, client = None, None
@@ -105,6 +132,7 @@ def lookup(album_id: int, kind: Kind) -> Lookup | None:
         return None
     if not album.spotify_album_id:
         return Lookup(album_id, "no_spotify")
+    sid = album.spotify_album_id
     entries = entries_from_row(album)
     if kind in entries:
         entry = entries[kind][0]
@@ -114,13 +142,14 @@ def lookup(album_id: int, kind: Kind) -> Lookup | None:
             counters.count_hit("db", kind)
             if result.status == "ready" and is_stale(entry.get("cached_at"), kind):
                 # Stale-while-revalidate: serve what we have, refresh behind the scenes.
-                return Lookup(album_id, "ready", result.data, fetch="refresh")
+                return Lookup(album_id, "ready", result.data, fetch="refresh", spotify_id=sid)
             return result
 
     counters.count_miss(kind)
     cooldown = _cooldown_remaining(client)
     if cooldown > float(setting("REQUEUE_MAX_SECONDS")):
         # Spotify asked us to stay away for long (e.g. the daily quota): say so now.
-        return _unavailable_error(album_id, cooldown)
+        return _unavailable_error(album_id, cooldown, sid)
     poll = float(setting("COVER_POLL_SECONDS"))
-    return Lookup(album_id, "pending", retry_after=max(poll, cooldown), fetch="miss")
+    wait = max(poll, cooldown)
+    return Lookup(album_id, "pending", retry_after=wait, fetch="miss", spotify_id=sid)

@@ -11,7 +11,7 @@ import contextlib
 
 import redis
 
-from app.cache.keys import PENDING_KEY, QUEUE_SCRIPT, lock_key
+from app.cache.keys import QUEUE_SCRIPT, lock_key, pending_key
 from app.config import setting
 from app.extensions import available_redis, mark_redis_down
 
@@ -35,7 +35,7 @@ def mark_queued(album_id: int) -> bool:
     try:
         if not client.set(lock_key(album_id), "queued", nx=True, ex=setting("FETCH_LOCK_SECONDS")):
             return False
-        client.eval(QUEUE_SCRIPT, 1, PENDING_KEY, album_id)
+        client.eval(QUEUE_SCRIPT, 1, pending_key(), album_id)
     except redis.RedisError:
         mark_redis_down()
         return False  # no Redis means no broker either; the next poll tries again
@@ -48,4 +48,4 @@ def drop_queued_lock(album_id: int) -> None:
     if client is None:
         return
     with contextlib.suppress(redis.RedisError):
-        client.eval(_DROP_QUEUED, 2, lock_key(album_id), PENDING_KEY, album_id)
+        client.eval(_DROP_QUEUED, 2, lock_key(album_id), pending_key(), album_id)

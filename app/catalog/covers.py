@@ -49,7 +49,8 @@ def cover_view(album: Album, trigger: str = "intersect once") -> CoverView:
     if row.state == "ready":
         return ready_view(album.spotify_images, album.spotify_cover_url, album.cover_alt)
     return CoverView(
-        album.cover_alt, waiting=from_row(row, album.id, ENDPOINT, COVER_MESSAGES, trigger)
+        album.cover_alt,
+        waiting=from_row(row, album.id, album.spotify_album_id, ENDPOINT, COVER_MESSAGES, trigger),
     )
 
 

@@ -31,6 +31,11 @@ def _attempt() -> int:
         return 0
 
 
+def _spotify_id() -> str | None:
+    """The Spotify id the page was rendered with (`sid`), if the request names one."""
+    return request.args.get("sid") or None
+
+
 def _wants_json() -> bool:
     return request.args.get("format") == "json"
 
@@ -75,7 +80,7 @@ def _album_not_found(template: str, **view: object) -> Response:
 
 @bp.get("/album/<int(max=2147483647):album_id>/cover-art/")
 def cover_art(album_id: int) -> Response:
-    result = lookup(album_id, "cover")
+    result = lookup(album_id, "cover", _spotify_id())
     if result is None:
         no_album = CoverView("Album cover", waiting=Polling("unavailable", "No such album"))
         return _album_not_found("catalog/cover_fragment.html", cover=no_album)
@@ -94,7 +99,7 @@ def cover_art(album_id: int) -> Response:
 
 @bp.get("/album/<int(max=2147483647):album_id>/metadata/")
 def metadata(album_id: int) -> Response:
-    result = lookup(album_id, "metadata")
+    result = lookup(album_id, "metadata", _spotify_id())
     if result is None:
         no_album = MetadataView(waiting=Polling("unavailable", "There is no such album."))
         return _album_not_found("catalog/_metadata.html", meta=no_album)

@@ -39,7 +39,9 @@ def metadata_from_row(album: Album) -> MetadataView:
     row = row_state(album, "metadata")
     if row.state == "ready" and album.spotify_metadata_json is not None:
         return MetadataView(album.spotify_metadata_json)
-    return MetadataView(waiting=from_row(row, album.id, ENDPOINT, METADATA_MESSAGES, "load"))
+    return MetadataView(
+        waiting=from_row(row, album.id, album.spotify_album_id, ENDPOINT, METADATA_MESSAGES, "load")
+    )
 
 
 def metadata_from_lookup(result: Lookup, attempt: int) -> MetadataView:

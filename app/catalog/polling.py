@@ -31,9 +31,17 @@ def poll_delay(attempt: int, retry_after: float | None, base: float) -> float | 
     return max(delays[-1], min(retry_after or 0, POLL_MAX_DELAY * 3))
 
 
-def fragment_url(endpoint: str, album_id: int, attempt: int = 0) -> str:
-    """The URL of a fragment (`catalog.cover_art`, `catalog.metadata`) and its poll count."""
+def fragment_url(
+    endpoint: str, album_id: int, spotify_id: str | None = None, attempt: int = 0
+) -> str:
+    """The URL of a fragment (`catalog.cover_art`, `catalog.metadata`) and its poll count.
+
+    `sid` is the Spotify id the page was rendered with: a Redis entry for another
+    Spotify id (another database's, or an old link's) is then never served.
+    """
     args: dict[str, Any] = {"album_id": album_id}
+    if spotify_id:
+        args["sid"] = spotify_id
     if attempt:
         args["attempt"] = attempt
     return url_for(endpoint, **args)
@@ -59,7 +67,12 @@ class Polling:
 
 
 def from_row(
-    row: RowState, album_id: int, endpoint: str, messages: Messages, trigger: str
+    row: RowState,
+    album_id: int,
+    spotify_id: str | None,
+    endpoint: str,
+    messages: Messages,
+    trigger: str,
 ) -> Polling:
     """A page rendered from the database: the row's state, or a fragment to load."""
     if row.state == "no_spotify":
@@ -67,13 +80,15 @@ def from_row(
     if row.state == "not_found":
         return Polling("unavailable", messages.not_found)
     if row.state == "error":
-        return Polling("unavailable", messages.failing, retry_url=fragment_url(endpoint, album_id))
-    return Polling("pending", poll_url=fragment_url(endpoint, album_id), poll_trigger=trigger)
+        url = fragment_url(endpoint, album_id, spotify_id)
+        return Polling("unavailable", messages.failing, retry_url=url)
+    url = fragment_url(endpoint, album_id, spotify_id)
+    return Polling("pending", poll_url=url, poll_trigger=trigger)
 
 
 def from_lookup(result: Lookup, attempt: int, endpoint: str, messages: Messages) -> Polling:
     """A polled fragment whose lookup is not `ready`."""
-    retry = fragment_url(endpoint, result.album_id)
+    retry = fragment_url(endpoint, result.album_id, result.spotify_id)
     if result.status == "no_spotify":
         return Polling("no-spotify", messages.no_spotify)
     if result.status == "unavailable":
@@ -85,6 +100,6 @@ def from_lookup(result: Lookup, attempt: int, endpoint: str, messages: Messages)
         return Polling("unavailable", messages.slow, retry_url=retry)
     return Polling(
         "pending",
-        poll_url=fragment_url(endpoint, result.album_id, attempt + 1),
+        poll_url=fragment_url(endpoint, result.album_id, result.spotify_id, attempt + 1),
         poll_trigger=f"load delay:{round(delay * 1000)}ms",
     )

@@ -14,10 +14,9 @@ from typing import Literal, cast
 
 import redis
 
-from app.extensions import available_redis, get_redis, mark_redis_down
+from app.extensions import available_redis, get_redis, mark_redis_down, redis_key
 
 log = logging.getLogger(__name__)
-STATS_KEY = "stats:counters"
 Layer = Literal["redis", "db"]
 
 _HIT, _MISS, _SPOTIFY, _LANE = "hit", "miss", "spotify", "lane"
@@ -25,6 +24,10 @@ RATE_LIMITED = f"{_SPOTIFY}:429"
 LIMITER_WAIT_SECONDS = "limiter:wait_seconds"
 FETCH_QUEUED = "fetch:queued"
 TRANSIENT_FAILURES = "fetch:transient_failures"
+
+
+def stats_key() -> str:
+    return redis_key("stats:counters")
 
 
 def _record(name: str, add: Callable[[redis.Redis], object]) -> None:
@@ -39,11 +42,11 @@ def _record(name: str, add: Callable[[redis.Redis], object]) -> None:
 
 
 def incr(name: str, amount: int = 1) -> None:
-    _record(name, lambda client: client.hincrby(STATS_KEY, name, amount))
+    _record(name, lambda client: client.hincrby(stats_key(), name, amount))
 
 
 def add_seconds(name: str, seconds: float) -> None:
-    _record(name, lambda client: client.hincrbyfloat(STATS_KEY, name, seconds))
+    _record(name, lambda client: client.hincrbyfloat(stats_key(), name, seconds))
 
 
 def count_hit(layer: Layer, kind: str) -> None:
@@ -108,5 +111,5 @@ class Counters:
 
 
 def read_all() -> Counters:
-    raw = cast(dict[bytes, bytes], get_redis().hgetall(STATS_KEY))
+    raw = cast(dict[bytes, bytes], get_redis().hgetall(stats_key()))
     return Counters({key.decode(): float(value) for key, value in raw.items()})

@@ -13,11 +13,17 @@ from flask import Blueprint
 from sqlalchemy import text
 
 from app.config import setting
-from app.extensions import db, get_redis
+from app.extensions import db, get_redis, redis_key
 
 bp = Blueprint("health", __name__)
 # Worker name -> time of its last beat in ms (Redis clock); written by worker/heartbeat.py.
-HEARTBEAT_KEY = "workers:heartbeat"
+
+
+def heartbeat_key(prefix: str | None = None) -> str:
+    """Worker name -> last beat (ms, Redis clock); a worker's thread passes its prefix."""
+    return f"{redis_key('') if prefix is None else prefix}workers:heartbeat"
+
+
 _ALIVE = """
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -43,7 +49,7 @@ def _check_redis() -> str:
 
 def alive_workers(client: redis.Redis, max_age: float) -> int:
     """Workers whose last heartbeat is at most `max_age` seconds old (Redis's clock)."""
-    return int(cast(int, client.eval(_ALIVE, 1, HEARTBEAT_KEY, int(max_age * 1000))))
+    return int(cast(int, client.eval(_ALIVE, 1, heartbeat_key(), int(max_age * 1000))))
 
 
 def _check_worker() -> str:

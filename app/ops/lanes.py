@@ -5,7 +5,7 @@
 Each lane is a Celery queue; workers take interactive first, and background calls
 leave a reserve of the shared token bucket to interactive ones.
 
-A large background run waits in Redis (`RUN_KEY`, album ids) and is fed to the
+A large background run waits in Redis (`run_key()`, album ids) and is fed to the
 background queue a few at a time by the worker package (`worker.lanes`); this module
 only names its keys and reads its progress, for `flask cache-stats` and `/metrics`.
 """
@@ -17,12 +17,30 @@ from typing import Literal, cast
 
 import redis
 
+from app.extensions import redis_key
+
 Lane = Literal["interactive", "background"]
 LANES: tuple[Lane, ...] = ("interactive", "background")
-RUN_KEY = "refresh:run"  # album ids still to feed, scored in the order asked for
-RUN_META = "refresh:run:meta"  # total, done, started_at (epoch seconds)
-OUTSTANDING_KEY = "refresh:outstanding"  # album id -> when it was fed (ms, Redis clock)
-FEEDER_KEY = "refresh:feeder"  # set while a feeder task is scheduled
+
+
+def run_key() -> str:
+    """Album ids still to feed, scored in the order asked for."""
+    return redis_key("refresh:run")
+
+
+def run_meta_key() -> str:
+    """total, done, started_at (epoch seconds)."""
+    return redis_key("refresh:run:meta")
+
+
+def outstanding_key() -> str:
+    """Album id -> when it was fed (ms, Redis clock)."""
+    return redis_key("refresh:outstanding")
+
+
+def feeder_key() -> str:
+    """Set while a feeder task is scheduled."""
+    return redis_key("refresh:feeder")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +62,9 @@ class RunStatus:
 def run_status(client: redis.Redis) -> RunStatus | None:
     """The current background run, or None when there is none."""
     pipe = client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
-    pipe.hgetall(RUN_META)
-    pipe.zcard(RUN_KEY)
-    pipe.zcard(OUTSTANDING_KEY)
+    pipe.hgetall(run_meta_key())
+    pipe.zcard(run_key())
+    pipe.zcard(outstanding_key())
     meta, waiting, in_lane = cast(tuple[dict[bytes, bytes], int, int], tuple(pipe.execute()))
     if not meta and not waiting and not in_lane:
         return None
@@ -55,8 +73,9 @@ def run_status(client: redis.Redis) -> RunStatus | None:
 
 
 def queue_depths(client: redis.Redis) -> dict[Lane, int]:
-    """Messages waiting in each lane's Celery queue (the Redis broker keeps a list each)."""
+    """Messages waiting in each lane's Celery queue (the Redis broker keeps a list each,
+    named after the queue inside the broker's `global_keyprefix`, our REDIS_PREFIX)."""
     pipe = client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
     for lane in LANES:
-        pipe.llen(lane)
+        pipe.llen(redis_key(lane))
     return dict(zip(LANES, (int(n) for n in pipe.execute()), strict=True))

@@ -63,6 +63,8 @@ class SpotifySettings:
     token_url: str = "https://accounts.spotify.com/api/token"
     timeout: float = 10.0
     batch: BatchMode = "auto"
+    # The app's REDIS_PREFIX: the token and batch-probe keys live inside it.
+    key_prefix: str = ""
 
 
 Guard = Callable[[], AbstractContextManager[object]]
@@ -134,6 +136,7 @@ class SpotifyClient:
     ) -> None:
         self.settings = settings
         self._redis = redis_client
+        self._key_prefix = settings.key_prefix
         # spotipy logs every non-2xx answer as an ERROR; we classify and log them ourselves.
         logging.getLogger("spotipy").setLevel(logging.CRITICAL)
         self._guard: Guard = guard or nullcontext
@@ -157,7 +160,7 @@ class SpotifyClient:
         session = requests.Session()  # no Retry adapter: nothing retries behind our back
         # The token lives in Redis (shared by all workers) or memory, never a .cache file.
         cache: Any = (
-            _ExpiringRedisCache(self._redis, key=TOKEN_KEY)
+            _ExpiringRedisCache(self._redis, key=self._key_prefix + TOKEN_KEY)
             if self._redis is not None
             else _CACHE.MemoryCacheHandler()
         )
@@ -231,11 +234,13 @@ class SpotifyClient:
         deadline = time.monotonic() + BATCH_PROBE_WAIT_SECONDS
         try:
             while True:
-                if self._redis.exists(BATCH_OFF_KEY):
+                if self._redis.exists(self._key_prefix + BATCH_OFF_KEY):
                     return False
-                if self._redis.exists(BATCH_OK_KEY):
+                if self._redis.exists(self._key_prefix + BATCH_OK_KEY):
                     return True
-                if self._redis.set(BATCH_PROBE_KEY, "1", nx=True, ex=BATCH_PROBE_SECONDS):
+                if self._redis.set(
+                    self._key_prefix + BATCH_PROBE_KEY, "1", nx=True, ex=BATCH_PROBE_SECONDS
+                ):
                     return True
                 if time.monotonic() > deadline:
                     return False  # the probe is slow: look this album up on its own
@@ -247,7 +252,9 @@ class SpotifyClient:
         self._batch_off_until = time.monotonic() + BATCH_REPROBE_SECONDS
         if self._redis is not None:
             try:
-                self._redis.set(BATCH_OFF_KEY, "403", ex=int(BATCH_REPROBE_SECONDS))
+                self._redis.set(
+                    self._key_prefix + BATCH_OFF_KEY, "403", ex=int(BATCH_REPROBE_SECONDS)
+                )
             except redis.RedisError:
                 log.warning("cannot record in Redis that batch lookups are unavailable")
 
@@ -268,7 +275,9 @@ class SpotifyClient:
             raise
         if self.settings.batch == "auto" and self._redis is not None:
             with contextlib.suppress(redis.RedisError):
-                self._redis.set(BATCH_OK_KEY, "200", ex=int(BATCH_REPROBE_SECONDS))
+                self._redis.set(
+                    self._key_prefix + BATCH_OK_KEY, "200", ex=int(BATCH_REPROBE_SECONDS)
+                )
         result: dict[str, AlbumData | None] = dict.fromkeys(ids)
         for spotify_id, item in zip(ids, raw.get("albums") or [], strict=False):
             if isinstance(item, dict):

@@ -19,8 +19,12 @@ from typing import Literal, cast
 import redis
 
 WaitReason = Literal["cooldown", "concurrency", "rate"]
-DEFAULT_PREFIX = "spotify:limiter"
-COOLDOWN_KEY = f"{DEFAULT_PREFIX}:cooldown"
+
+
+def limiter_key(namespace: str, name: str) -> str:
+    """The limiter's keys (`bucket`, `cooldown`, `in-flight`) inside an app's REDIS_PREFIX."""
+    return f"{namespace}spotify:limiter:{name}"
+
 
 _ACQUIRE = """
 local t = redis.call('TIME')
@@ -93,7 +97,7 @@ class Limiter:
         burst: int,
         max_in_flight: int,
         lease_seconds: float = 30.0,
-        prefix: str = DEFAULT_PREFIX,
+        namespace: str = "",
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if rate_per_sec <= 0 or burst < 1:
@@ -103,9 +107,9 @@ class Limiter:
         self.burst = burst
         self.max_in_flight = max_in_flight
         self.lease_ms = int(lease_seconds * 1000)
-        self.bucket_key = f"{prefix}:bucket"
-        self.cooldown_key = f"{prefix}:cooldown"
-        self.in_flight_key = f"{prefix}:in-flight"
+        self.bucket_key = limiter_key(namespace, "bucket")
+        self.cooldown_key = limiter_key(namespace, "cooldown")
+        self.in_flight_key = limiter_key(namespace, "in-flight")
         self._acquire = client.register_script(_ACQUIRE)
         self._cooldown = client.register_script(_COOLDOWN)
         self._sleep = sleep
@@ -156,7 +160,7 @@ class Limiter:
         return cooldown_remaining(self.redis, self.cooldown_key)
 
 
-def cooldown_remaining(client: redis.Redis, key: str = COOLDOWN_KEY) -> float:
+def cooldown_remaining(client: redis.Redis, key: str) -> float:
     """Seconds until Spotify may be called again (0 when there is no cooldown)."""
     ms = int(client.pttl(key))  # pyright: ignore[reportArgumentType]
     return max(0, ms) / 1000

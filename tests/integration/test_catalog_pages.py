@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from app.extensions import db, get_redis
 from app.importer.service import run_import
 from app.importer.sources import Table
+from app.ops.health import heartbeat_key
 from tests.helpers import add_album
 from worker.heartbeat import Heartbeat
 
@@ -204,7 +205,7 @@ def test_healthz_reports_database_and_redis(app: Flask, client: FlaskClient) -> 
 
 def test_healthz_reads_worker_heartbeats(app: Flask, client: FlaskClient) -> None:
     assert client.get("/healthz").get_json()["checks"]["worker"] == "no worker heartbeat in 12 s"
-    beat = Heartbeat(get_redis(), "w1@host", interval=5).start()
+    beat = Heartbeat(get_redis(), "w1@host", interval=5, key=heartbeat_key()).start()
     try:
         assert client.get("/healthz").get_json()["checks"]["worker"] == "ok (1 alive)"
     finally:

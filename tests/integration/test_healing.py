@@ -18,7 +18,7 @@ from flask.testing import FlaskClient
 from app import create_app
 from app.config import TestConfig
 from app.models import Album
-from app.spotify.limiter import DEFAULT_PREFIX
+from app.spotify.limiter import limiter_key
 from tests.helpers import add_album
 from tests.pipeline import Pipeline, Worker, celery_of, get_json, short_id, wait_all, wait_for
 from tools import embedded_redis
@@ -68,7 +68,7 @@ def test_killing_one_of_two_workers_mid_fetch_loses_no_album(
     albums = cold_albums(40)
     for album in albums:
         get_json(pipe_client, album.id)
-    in_flight = f"{DEFAULT_PREFIX}:in-flight"
+    in_flight = limiter_key(pipe.app.config["REDIS_PREFIX"], "in-flight")
     client = redis.Redis.from_url(pipe.env["REDIS_URL"])
     deadline = time.monotonic() + 10
     while client.zcard(in_flight) < 4 and time.monotonic() < deadline:

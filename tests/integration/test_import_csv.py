@@ -17,7 +17,6 @@ from app.config import TestConfig
 from app.extensions import db, get_redis
 from app.importer import upsert
 from app.models import Album, Artist, Genre
-from app.ops.lanes import RUN_KEY
 from tests.helpers import DATA, album_by_title, write_csv
 from tests.services import redis_url
 
@@ -281,8 +280,9 @@ def test_no_skip_spotify_queues_one_fetch_per_linked_album(tmp_path: Path) -> No
     assert result.exit_code == 0, result.output
     assert "3 albums queued for a background fetch" in result.output
     broker = redis.Redis.from_url(url)
-    assert broker.zcard(RUN_KEY) == 3  # waiting for the background lane's feeder
-    assert broker.llen("interactive") == 1  # the feeder, through the real broker
+    prefix = app.config["REDIS_PREFIX"]
+    assert broker.zcard(f"{prefix}refresh:run") == 3  # waiting for the background lane's feeder
+    assert broker.llen(f"{prefix}interactive") == 1  # the feeder, through the real broker
     broker.flushdb()
 
 

@@ -3,6 +3,7 @@ worker processes and the Spotify simulator (a real HTTP server)."""
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,8 +11,9 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from app.extensions import get_redis
-from app.spotify.limiter import DEFAULT_PREFIX
+from app.cache.keys import entry_key
+from app.extensions import get_redis, redis_key
+from app.spotify.limiter import limiter_key
 from tests.helpers import add_album
 from tests.live import serve
 from tests.pipeline import Pipeline, Worker, get_json, short_id, wait_for
@@ -45,6 +47,26 @@ def test_cold_cover_goes_pending_then_ready_and_one_call_fills_both(
     assert album_calls(pipe) == 1
 
 
+def test_every_key_the_app_and_its_worker_write_is_under_the_redis_prefix(
+    pipe: Pipeline, pipe_client: FlaskClient
+) -> None:
+    """Web, broker, claims, limiter, token, counters and heartbeats share one namespace,
+    so another catalog on the same Redis cannot collide with this one."""
+    prefix = pipe.app.config["REDIS_PREFIX"]
+    assert prefix == "album_catalog_pipeline_" + os.environ.get("PYTEST_XDIST_WORKER", "main") + ":"
+    albums = [add_album(f"Album {n}", "Band", spotify_id=short_id()) for n in range(3)]
+    for album in albums:
+        pipe_client.get(f"/catalog/album/{album.id}/cover-art/?format=json")
+    for album in albums:
+        assert wait_for(pipe_client, album.id)["status"] == "ready"
+    assert pipe_client.get("/healthz").get_json()["checks"]["worker"].startswith("ok")
+    keys = sorted(k.decode() for k in get_redis().scan_iter("*"))
+    assert any(k.endswith(":cover") for k in keys)
+    assert any("spotify:limiter" in k for k in keys)
+    assert any(k.endswith("workers:heartbeat") for k in keys)
+    assert [k for k in keys if not k.startswith(prefix)] == []
+
+
 def test_fifty_concurrent_viewers_cause_one_spotify_call(pipe: Pipeline) -> None:
     spotify_id = short_id()
     album = add_album("OK Computer", "Radiohead", spotify_id=spotify_id)
@@ -75,7 +97,7 @@ def test_second_pass_makes_no_calls_even_after_redis_loses_the_cache(
         assert (
             pipe_client.get(f"/catalog/album/{album.id}/metadata/?format=json").status_code == 200
         )
-    for key in get_redis().scan_iter("album:*"):
+    for key in get_redis().scan_iter(redis_key("album:*")):
         get_redis().delete(key)
     for album in albums:  # answered from the database, which backfills Redis
         assert (
@@ -129,7 +151,7 @@ def test_a_killed_worker_loses_no_album(pipe: Pipeline, pipe_client: FlaskClient
     pipe.sim.state.update(latency_ms=3000)
     album = add_album("Slow", "Band", spotify_id=short_id())
     pipe_client.get(f"/catalog/album/{album.id}/cover-art/?format=json")
-    in_flight = f"{DEFAULT_PREFIX}:in-flight"
+    in_flight = limiter_key(pipe.app.config["REDIS_PREFIX"], "in-flight")
     deadline = time.monotonic() + 15
     while not get_redis().zcard(in_flight) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -154,7 +176,7 @@ def test_spotify_404_is_unavailable_and_not_retried_on_every_view(
     for _ in range(5):
         pipe_client.get(f"/catalog/album/{album.id}/cover-art/?format=json")
         pipe_client.get(f"/catalog/album/{album.id}/metadata/?format=json")
-    get_redis().delete(f"album:{album.id}:cover")  # even from the database
+    get_redis().delete(entry_key(album.id, "cover"))  # even from the database
     assert wait_for(pipe_client, album.id)["reason"] == "not_found"
     time.sleep(0.5)
     assert album_calls(pipe, spotify_id) == 1

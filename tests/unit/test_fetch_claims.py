@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from app import create_app
-from app.cache.keys import PENDING_KEY, lock_key
+from app.cache.keys import lock_key, pending_key
 from app.config import TestConfig
 from worker.batch import _hand_back  # pyright: ignore[reportPrivateUsage]
 from worker.claims import Claim
@@ -21,25 +21,28 @@ def client(any_redis: redis.Redis) -> redis.Redis:
     return any_redis
 
 
+NS = "claims-test:"  # a REDIS_PREFIX, as the worker passes its app's
+
+
 def lock(client: redis.Redis, album_id: int) -> str | None:
-    value = client.get(lock_key(album_id))
+    value = client.get(lock_key(album_id, NS))
     return value.decode() if isinstance(value, bytes) else None
 
 
 def test_an_album_queued_by_a_viewer_is_taken_and_leaves_the_batch_queue(
     client: redis.Redis,
 ) -> None:
-    client.set(lock_key(1), "queued", ex=10)
-    client.zadd(PENDING_KEY, {"1": 1.0, "2": 2.0})
-    with Claim(client, lease_seconds=5, queued_seconds=10) as claim:
+    client.set(lock_key(1, NS), "queued", ex=10)
+    client.zadd(pending_key(NS), {"1": 1.0, "2": 2.0})
+    with Claim(client, lease_seconds=5, queued_seconds=10, prefix=NS) as claim:
         assert claim.take([1]) == [1]
         assert lock(client, 1) == f"fetching:{claim.token}"
-        assert client.zrange(PENDING_KEY, 0, -1) == [b"2"]
+        assert client.zrange(pending_key(NS), 0, -1) == [b"2"]
     assert lock(client, 1) is None  # done: the next viewer may queue it again
 
 
 def test_an_album_another_worker_fetches_is_left_alone(client: redis.Redis) -> None:
-    with Claim(client, 5, 10) as first, Claim(client, 5, 10) as second:
+    with Claim(client, 5, 10, prefix=NS) as first, Claim(client, 5, 10, prefix=NS) as second:
         assert first.take([1, 2]) == [1, 2]
         assert second.take([2, 3]) == [3]
         second.release([2])  # not second's to release
@@ -47,7 +50,7 @@ def test_an_album_another_worker_fetches_is_left_alone(client: redis.Redis) -> N
 
 
 def test_a_lease_is_renewed_while_the_worker_lives(client: redis.Redis) -> None:
-    with Claim(client, lease_seconds=0.3, queued_seconds=10) as claim:
+    with Claim(client, lease_seconds=0.3, queued_seconds=10, prefix=NS) as claim:
         claim.take([1])
         time.sleep(0.8)  # well past one lease: only renewals keep it
         assert lock(client, 1) == f"fetching:{claim.token}"
@@ -56,25 +59,25 @@ def test_a_lease_is_renewed_while_the_worker_lives(client: redis.Redis) -> None:
 def test_a_dead_workers_lease_lapses_so_the_album_can_be_queued_again(
     client: redis.Redis,
 ) -> None:
-    dead = Claim(client, lease_seconds=0.3, queued_seconds=10)
+    dead = Claim(client, lease_seconds=0.3, queued_seconds=10, prefix=NS)
     dead.take([1])
     dead._stop.set()  # pyright: ignore[reportPrivateUsage]  # the process died: no renewals
     time.sleep(0.5)
     assert lock(client, 1) is None
-    assert client.set(lock_key(1), "queued", nx=True, ex=10)  # the next poll's enqueue
+    assert client.set(lock_key(1, NS), "queued", nx=True, ex=10)  # the next poll's enqueue
 
 
 def test_a_requeued_album_reads_queued_until_its_task_is_due(client: redis.Redis) -> None:
-    with Claim(client, lease_seconds=5, queued_seconds=10) as claim:
+    with Claim(client, lease_seconds=5, queued_seconds=10, prefix=NS) as claim:
         claim.take([1])
         claim.requeued([1], countdown=30)
         assert lock(client, 1) == "queued"
-        assert 39_000 < int(client.pttl(lock_key(1))) <= 40_000  # pyright: ignore[reportArgumentType]
+        assert 39_000 < int(client.pttl(lock_key(1, NS))) <= 40_000  # pyright: ignore[reportArgumentType]
     assert lock(client, 1) == "queued"  # closing the claim does not drop the hand-back
 
 
 def test_a_lapsed_queued_lock_can_be_taken_by_a_late_task(client: redis.Redis) -> None:
-    with Claim(client, 5, 10) as claim:
+    with Claim(client, 5, 10, prefix=NS) as claim:
         assert claim.take([7]) == [7]  # no lock at all: the task still fetches
 
 
@@ -92,13 +95,13 @@ def test_transient_failures_back_off_from_seconds_to_a_minute_with_jitter() -> N
 
 
 def test_a_handed_back_album_can_be_taken_by_its_new_task_at_once(client: redis.Redis) -> None:
-    batch = Claim(client, lease_seconds=5, queued_seconds=10)
+    batch = Claim(client, lease_seconds=5, queued_seconds=10, prefix=NS)
     batch.take([1])
     taken_by_new_task: list[int] = []
 
     def send_and_start_at_once(album_id: int, _requested_at: float, _countdown: float) -> bool:
         # The new task starts before the hand-back returns, as a free thread would.
-        taken_by_new_task.extend(Claim(client, 5, 10).take([album_id]))
+        taken_by_new_task.extend(Claim(client, 5, 10, prefix=NS).take([album_id]))
         return True
 
     _hand_back(batch, {1: "spotify-id"}, 0, send_and_start_at_once)
