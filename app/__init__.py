@@ -9,6 +9,7 @@ from flask import Flask, redirect, render_template, url_for
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
+from app.cache import versions as catalog_versions
 from app.catalog import bp as catalog_bp
 from app.celery_setup import celery_init_app
 from app.config import Config, config_from_env
@@ -45,6 +46,7 @@ def register_extensions(app: Flask) -> None:
     migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
     redis_ext.init_app(app)
     spotify_service.init_app(app)  # the limiter and client workers call Spotify through
+    catalog_versions.install()  # cached pages and counts follow every album write
 
 
 def register_blueprints(app: Flask) -> None:

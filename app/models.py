@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -42,6 +44,35 @@ def as_utc(value: datetime) -> datetime:
 def name_key(value: str) -> str:
     """The case- and space-insensitive form used for uniqueness and lookups."""
     return " ".join(value.split()).casefold()
+
+
+# Letters NFKD does not split into a base letter and an accent.
+_FOLD = str.maketrans({"ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "æ": "ae", "œ": "oe"})
+NO_YEAR_KEY = 10_000  # albums without a year sort after every year, in both directions
+
+
+def search_fold(value: str) -> str:
+    """Case- and accent-insensitive form for search: "Beyoncé" and "beyonce" agree."""
+    decomposed = unicodedata.normalize("NFKD", value.casefold())
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(bare.translate(_FOLD).split())
+
+
+SORT_KEY_COLUMNS = ("artist_key", "year_key", "year_desc_key", "search_key")
+
+
+def sort_columns(title: str, artist: str, year: int | None) -> dict[str, Any]:
+    """The album's denormalised sort and search keys, written with its title and year.
+
+    Every catalog order is then a plain ascending walk of one index, so a page costs
+    the same wherever it is (keyset pagination compares these values).
+    """
+    return {
+        "artist_key": name_key(artist),
+        "year_key": year if year is not None else NO_YEAR_KEY,
+        "year_desc_key": -year if year is not None else NO_YEAR_KEY,
+        "search_key": f"{search_fold(title)} / {search_fold(artist)}",
+    }
 
 
 class FetchStatus(enum.StrEnum):
@@ -97,6 +128,10 @@ class Genre(Base):
 class Album(Base):
     __tablename__ = "albums"
     __table_args__ = (
+        # One index per catalog order (queries.SORTS): pages walk these, never sort.
+        Index("ix_albums_sort_artist", "artist_key", "year_key", "title_key", "id"),
+        Index("ix_albums_sort_title", "title_key", "artist_key", "id"),
+        Index("ix_albums_sort_year", "year_desc_key", "artist_key", "title_key", "id"),
         # Re-importing the same sheet finds the same row: one album per artist and title.
         UniqueConstraint("artist_id", "title_key", name="uq_albums_artist_title"),
         # A cached value and its timestamp are set together or not at all.
@@ -115,6 +150,12 @@ class Album(Base):
     title_key: Mapped[str] = mapped_column(String(TITLE_MAX), index=True)
     artist_id: Mapped[int] = mapped_column(ForeignKey("artists.id"), index=True)
     year: Mapped[int | None] = mapped_column(Integer, index=True)
+    # Written with title and year (sort_columns): the artist's name key, the year for
+    # ascending and descending orders (no year last), and the folded "title / artist".
+    artist_key: Mapped[str] = mapped_column(String(NAME_MAX))
+    year_key: Mapped[int] = mapped_column(Integer)
+    year_desc_key: Mapped[int] = mapped_column(Integer)
+    search_key: Mapped[str] = mapped_column(Text)
     spotify_album_id: Mapped[str | None] = mapped_column(String(22), index=True)
 
     spotify_cover_url: Mapped[str | None] = mapped_column(String(URL_MAX), index=True)
@@ -168,3 +209,14 @@ SPOTIFY_CACHE_COLUMNS: tuple[str, ...] = (
     "spotify_last_error",
     "spotify_next_retry_at",
 )
+
+
+# Made by migration 0003 on PostgreSQL only (a pg_trgm GIN index), not by the models.
+DATABASE_ONLY_INDEXES = frozenset({"ix_albums_search_trgm"})
+
+
+def in_models(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Alembic's include_object: compare everything but the database-only indexes."""
+    return not (type_ == "index" and reflected and name in DATABASE_ONLY_INDEXES)

@@ -4,6 +4,8 @@ from logging.config import fileConfig
 from alembic import context
 from flask import current_app
 
+from app.models import in_models
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -91,6 +93,7 @@ def run_migrations_online():
     with connectable.connect() as connection:
         # Batch mode lets later migrations ALTER tables on SQLite too.
         conf_args.setdefault("render_as_batch", True)
+        conf_args.setdefault("include_object", in_models)
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():

@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import Album, Artist, Genre, name_key
+from app.models import Album, Artist, Genre, name_key, sort_columns
 
 DATA = Path(__file__).parent / "data"
 
@@ -54,6 +54,7 @@ def add_album(
         year=year,
         spotify_album_id=spotify_id,
         genres=genre_rows,
+        **sort_columns(title, artist, year),
     )
     if cover_url:
         album.spotify_cover_url = cover_url

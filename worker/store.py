@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import joinedload
 
+from app.cache import versions as catalog_versions
 from app.cache.entries import entries_from_row, write_entries
 from app.config import setting
 from app.extensions import db
@@ -41,6 +42,7 @@ def _update(album_id: int, spotify_id: str, values: dict[str, Any]) -> Album | N
 def _publish(album: Album | None, album_id: int) -> None:
     if album is not None:
         write_entries(album_id, entries_from_row(album))
+        catalog_versions.bump("covers")  # rendered grid pages now show it inline
 
 
 def store_album(album_id: int, spotify_id: str, data: AlbumData) -> Album | None:

@@ -1,15 +1,29 @@
-"""Catalog queries: filtering, sorting and eager loading for the album grid."""
+"""Catalog queries: filters, the order of each sort, ranked search and cached totals.
+
+Every order is a list of keys the database walks with one index (see
+`app.models.sort_columns`); a search puts its rank in front. Pages compare key values
+(keyset pagination, `app.catalog.paging`), so the 500th page costs what the first does.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, TypeVar
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import joinedload, selectinload
+import redis
+from sqlalchemy import ColumnElement, Select, case, func, literal, or_, select
+from sqlalchemy.orm import InstrumentedAttribute
 
-from app.models import Album, Artist, Genre, name_key
+from app.cache import versions
+from app.extensions import available_redis, db, mark_redis_down, redis_key
+from app.models import Album, Genre, album_genres, name_key, search_fold
 
+log = logging.getLogger(__name__)
+S = TypeVar("S", bound=Select[Any])
 SortKey = Literal["artist", "title", "year", "recent"]
 SORT_LABELS: dict[SortKey, str] = {
     "artist": "Artist",
@@ -18,6 +32,8 @@ SORT_LABELS: dict[SortKey, str] = {
     "recent": "Recently added",
 }
 MAX_QUERY_LENGTH = 200
+MAX_QUERY_WORDS = 8  # each word is one more index condition
+CACHE_SECONDS = 300  # counts and the genre menu; a catalog change retires them at once
 # NUL and other control characters: PostgreSQL refuses NUL in text, and no name has them.
 _CONTROL = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)])
 
@@ -48,38 +64,126 @@ class CatalogFilters:
     def is_filtered(self) -> bool:
         return bool(self.q or self.genre or self.artist)
 
+    def url_args(self) -> dict[str, str]:
+        """The filters as query parameters (empty ones and the default sort left out)."""
+        args = {"q": self.q, "genre": self.genre, "artist": self.artist}
+        found = {k: v for k, v in args.items() if v}
+        return found | ({"sort": self.sort} if self.sort != "artist" else {})
 
-def catalog_select(filters: CatalogFilters) -> Select[Album]:
-    """Albums matching `filters`, artist joined and genres batch-loaded."""
-    stmt = (
-        select(Album)
-        .join(Album.artist)
-        .options(joinedload(Album.artist), selectinload(Album.genres))
+    def digest(self) -> str:
+        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """The keys a page is ordered by, all ascending or all descending; the last is unique."""
+
+    keys: tuple[ColumnElement[Any], ...]
+    descending: bool = False
+
+
+def _keys(*columns: InstrumentedAttribute[Any]) -> tuple[ColumnElement[Any], ...]:
+    return tuple(column.expression for column in columns)
+
+
+_SORTS: dict[SortKey, tuple[ColumnElement[Any], ...]] = {
+    "artist": _keys(Album.artist_key, Album.year_key, Album.title_key, Album.id),
+    "title": _keys(Album.title_key, Album.artist_key, Album.id),
+    "year": _keys(Album.year_desc_key, Album.artist_key, Album.title_key, Album.id),
+    "recent": _keys(Album.id),  # ids grow as albums are added
+}
+
+
+def _like(word: str) -> str:
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _words(q: str) -> list[str]:
+    return search_fold(q).split()[:MAX_QUERY_WORDS]
+
+
+def search_rank(q: str) -> ColumnElement[int]:
+    """0 exact title or artist, 1 title or artist starts with it, 2 a word does, 3 inside."""
+    e = _like(search_fold(q))
+    key = Album.search_key
+    return case(
+        (or_(key.like(f"{e} / %", escape="\\"), key.like(f"% / {e}", escape="\\")), 0),
+        (or_(key.like(f"{e}%", escape="\\"), key.like(f"% / {e}%", escape="\\")), 1),
+        (key.like(f"% {e}%", escape="\\"), 2),
+        else_=3,
     )
-    if filters.q:
-        stmt = stmt.where(
-            Album.title.icontains(filters.q, autoescape=True)
-            | Artist.name.icontains(filters.q, autoescape=True)
-        )
+
+
+def order_for(filters: CatalogFilters) -> Order:
+    keys = _SORTS[filters.sort]
+    if not _words(filters.q):
+        return Order(keys, descending=filters.sort == "recent")
+    # Best matches first, then the chosen order; "recent" flips the id to stay ascending.
+    rank = search_rank(filters.q)
+    if filters.sort == "recent":
+        return Order((rank, literal(0) - Album.id))
+    return Order((rank, *keys))
+
+
+def filtered(stmt: S, filters: CatalogFilters) -> S:
+    """`stmt` (over albums) restricted to the albums matching `filters`."""
+    for word in _words(filters.q):
+        # A trigram index answers this on PostgreSQL (migration 0003).
+        stmt = stmt.where(Album.search_key.like(f"%{_like(word)}%", escape="\\"))
     if filters.artist:
-        stmt = stmt.where(Artist.name_key == name_key(filters.artist))
+        stmt = stmt.where(Album.artist_key == name_key(filters.artist))
     if filters.genre:
-        stmt = stmt.where(Album.genres.any(Genre.name_key == name_key(filters.genre)))
-    order = {
-        "artist": (Artist.name_key, Album.year.is_(None), Album.year, Album.title_key),
-        "title": (Album.title_key, Artist.name_key),
-        "year": (Album.year.is_(None), Album.year.desc(), Artist.name_key, Album.title_key),
-        "recent": (Album.created_at.desc(),),
-    }[filters.sort]
-    # The id makes the order total, so pages never repeat or skip an album.
-    return stmt.order_by(*order, Album.id.desc() if filters.sort == "recent" else Album.id)
+        genre_id = select(Genre.id).where(Genre.name_key == name_key(filters.genre))
+        in_genre = select(album_genres.c.album_id).where(
+            album_genres.c.genre_id == genre_id.scalar_subquery()
+        )
+        stmt = stmt.where(Album.id.in_(in_genre))
+    return stmt
 
 
-def genre_choices() -> Select[str, int]:
-    """Genre names with how many albums each has, for the filter menu."""
-    return (
-        select(Genre.name, func.count())
-        .join(Genre.albums)
-        .group_by(Genre.id, Genre.name, Genre.name_key)
-        .order_by(Genre.name_key)
-    )
+def _cached_json(name: str, compute: Callable[[], Any]) -> Any:
+    """A JSON value cached in Redis under the catalog's version; computed without Redis."""
+    version = versions.current()
+    client = available_redis() if version is not None else None
+    key = redis_key(f"catalog:{name}:{version}")
+    if client is not None:
+        try:
+            raw = client.get(key)
+            if raw is not None:
+                return json.loads(raw)  # pyright: ignore[reportArgumentType]
+        except redis.RedisError:
+            mark_redis_down()
+            client = None
+    value = compute()
+    if client is not None:
+        try:
+            client.set(key, json.dumps(value), ex=CACHE_SECONDS)
+        except redis.RedisError:
+            mark_redis_down()
+    return value
+
+
+def count_albums(filters: CatalogFilters) -> int:
+    """How many albums match: counted once per catalog version and filter, then cached."""
+
+    def compute() -> int:
+        stmt = filtered(select(func.count()).select_from(Album), filters)
+        return db.session.execute(stmt).scalar_one()
+
+    return int(_cached_json(f"count:{filters.digest()}", compute))
+
+
+def genre_choices() -> list[tuple[str, int]]:
+    """Genre names with how many albums each has, for the filter menu (cached)."""
+
+    def compute() -> list[list[object]]:
+        stmt = (
+            select(Genre.name, func.count())
+            .join(Genre.albums)
+            .group_by(Genre.id, Genre.name, Genre.name_key)
+            .order_by(Genre.name_key)
+        )
+        return [[name, count] for name, count in db.session.execute(stmt)]
+
+    rows: list[list[Any]] = _cached_json("genres", compute)
+    return [(str(name), int(count)) for name, count in rows]

@@ -1,47 +1,61 @@
-"""Catalog pages: the album grid and the album detail page."""
+"""Catalog pages: the album grid (whole, or the part htmx asks for) and the album page."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import abort, render_template, request
 from sqlalchemy.orm import joinedload, selectinload
+from werkzeug.wrappers import Response
 
 from app.catalog.blueprint import bp
 from app.catalog.covers import cover_view
 from app.catalog.metadata import metadata_from_row
-from app.catalog.queries import SORT_LABELS, CatalogFilters, catalog_select, genre_choices
+from app.catalog.page_cache import cached_page
+from app.catalog.paging import fetch_page, position_from_args
+from app.catalog.queries import SORT_LABELS, CatalogFilters, genre_choices, order_for
 from app.config import setting
 from app.extensions import db
 from app.models import Album
 
-MAX_PAGE = 100_000  # far past any catalog's end; keeps OFFSET within the database's range
+# What an htmx request asks for (its HX-Target) -> the template that answers it.
+PARTS = {"results": "catalog/_results.html", "more": "catalog/_more.html"}
 
 
-def _page_number() -> int:
-    try:
-        return min(MAX_PAGE, max(1, int(request.args.get("page", "1"))))
-    except ValueError:
-        return 1
+def _part() -> str:
+    """ "page", or the part of it htmx swaps in (a live search, the next tiles)."""
+    if request.headers.get("HX-Request") != "true" or request.headers.get(
+        "HX-History-Restore-Request"
+    ):
+        return "page"
+    target = request.headers.get("HX-Target", "")
+    return target if target in PARTS else "page"
 
 
 @bp.get("/")
-def index() -> str:
-    filters = CatalogFilters.from_args(request.args.to_dict())
-    page = db.paginate(
-        catalog_select(filters),
-        page=_page_number(),
-        per_page=setting("CATALOG_PAGE_SIZE"),
-        error_out=False,
-        count=True,
+def index() -> Response:
+    part = _part()
+    return cached_page(part, lambda: _render_index(part))
+
+
+def _render_index(part: str) -> str:
+    args = request.args.to_dict()
+    filters = CatalogFilters.from_args(args)
+    page = fetch_page(
+        filters, position_from_args(args, order_for(filters)), setting("CATALOG_PAGE_SIZE")
     )
-    genres = db.session.execute(genre_choices()).all()
-    return render_template(
-        "catalog/index.html",
-        page=page,
-        albums=[(album, cover_view(album)) for album in page.items],
-        filters=filters,
-        genres=genres,
-        sort_labels=SORT_LABELS,
-    )
+    context: dict[str, Any] = {
+        "page": page,
+        "albums": [(album, cover_view(album)) for album in page.albums],
+        "filters": filters,
+        "args": filters.url_args(),
+        "sort_labels": SORT_LABELS,
+    }
+    if part in PARTS:
+        if part == "results":
+            context["genres"] = genre_choices()
+        return render_template(PARTS[part], **context)
+    return render_template("catalog/index.html", genres=genre_choices(), **context)
 
 
 @bp.get("/album/<int(max=2147483647):album_id>/")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from app.cache import versions as catalog_versions
 from app.importer.rows import ImportFatalError, RowError, parse_table
 from app.importer.sources import Table
 from app.importer.upsert import upsert_albums
@@ -57,6 +58,7 @@ def run_import(
             session.rollback()
         else:
             session.commit()
+            catalog_versions.bump("albums")  # cached counts, menus and pages are now old
     except SQLAlchemyError as exc:
         session.rollback()
         orig: object = getattr(exc, "orig", None) or exc  # the driver's own message

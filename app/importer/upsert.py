@@ -16,7 +16,17 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.importer.rows import AlbumRow, ImportFatalError
-from app.models import SPOTIFY_CACHE_COLUMNS, Album, Artist, Genre, album_genres, name_key, utcnow
+from app.models import (
+    SORT_KEY_COLUMNS,
+    SPOTIFY_CACHE_COLUMNS,
+    Album,
+    Artist,
+    Genre,
+    album_genres,
+    name_key,
+    sort_columns,
+    utcnow,
+)
 
 ALBUMS: Table = Album.__table__  # pyright: ignore[reportAssignmentType]
 ARTISTS: Table = Artist.__table__  # pyright: ignore[reportAssignmentType]
@@ -221,14 +231,15 @@ def _album_values(row: AlbumRow, artist_id: int, now: datetime) -> dict[str, Any
         "year": row.year,
         "spotify_album_id": row.spotify_album_id,
         "updated_at": now,
-    }
+    } | sort_columns(row.title, row.artist, row.year)
 
 
 def _update_albums(session: Session, values: list[dict[str, Any]], *, clear: bool) -> None:
     if not values:
         return
     assignments: dict[str, Any] = {
-        column: bindparam(column) for column in ("title", "year", "spotify_album_id", "updated_at")
+        column: bindparam(column)
+        for column in ("title", "year", "spotify_album_id", "updated_at", *SORT_KEY_COLUMNS)
     }
     if clear:
         assignments |= dict.fromkeys(SPOTIFY_CACHE_COLUMNS)

@@ -14,6 +14,7 @@ from sqlalchemy import inspect, text
 from app import create_app
 from app.config import TestConfig
 from app.extensions import db
+from app.models import in_models
 
 
 @pytest.fixture
@@ -34,7 +35,8 @@ def test_upgrade_matches_models_and_downgrade_removes_everything(bare_app: Flask
         tables = set(inspect(conn).get_table_names())
         assert {"albums", "artists", "genres", "album_genres", "alembic_version"} <= tables
         # No difference between the migrated schema and the models.
-        diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
+        context = MigrationContext.configure(conn, opts={"include_object": in_models})
+        diff = compare_metadata(context, db.metadata)
         assert diff == []
 
     downgrade(revision="base")
@@ -53,8 +55,39 @@ def test_cache_check_constraint_is_enforced(bare_app: Flask) -> None:
     with pytest.raises(Exception, match=r"(?i)check"), db.engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO albums (title, title_key, artist_id, spotify_cover_url) "
-                "VALUES ('T', 't', 1, 'https://i.scdn.co/image/x')"
+                "INSERT INTO albums (title, title_key, artist_id, spotify_cover_url, "
+                "artist_key, year_key, year_desc_key, search_key) "
+                "VALUES ('T', 't', 1, 'https://i.scdn.co/image/x', 'a', 10000, 10000, 't / a')"
             )
         )
     downgrade(revision="base")
+
+
+def test_upgrade_fills_the_sort_and_search_keys_of_stored_albums(bare_app: Flask) -> None:
+    """Albums imported before migration 0003 sort and search like new ones after it."""
+    upgrade(revision="0002")
+    with db.engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO artists (id, name, name_key) VALUES (1, 'Beyoncé', 'beyoncé')")
+        )
+        conn.execute(
+            text(
+                "INSERT INTO albums (id, title, title_key, artist_id, year) VALUES "
+                "(1, 'Lemonade', 'lemonade', 1, 2016), (2, 'Demos', 'demos', 1, NULL)"
+            )
+        )
+    upgrade()
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT id, artist_key, year_key, year_desc_key, search_key FROM albums ORDER BY id"
+            )
+        ).all()
+        indexes = {i["name"] for i in inspect(conn).get_indexes("albums")}
+    assert [tuple(r) for r in rows] == [
+        (1, "beyoncé", 2016, -2016, "lemonade / beyonce"),
+        (2, "beyoncé", 10000, 10000, "demos / beyonce"),
+    ]
+    assert {"ix_albums_sort_artist", "ix_albums_sort_title", "ix_albums_sort_year"} <= indexes
+    if db.engine.dialect.name == "postgresql":
+        assert "ix_albums_search_trgm" in indexes  # searching reads a trigram index

@@ -1,0 +1,68 @@
+"""The album grid, rendered once and served from Redis while nothing changed.
+
+A rendered page is keyed by the catalog's versions (albums and covers, see
+`app.cache.versions`), a 30-second time bucket and the request's URL and variant, so
+an import or an arriving cover retires it at once and a page never outlives half a
+minute (a tile's "try again later" state ends on a clock, not on an event). The same
+key is the page's ETag: a browser revalidating gets 304 without any rendering.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+
+import redis
+from flask import request
+from werkzeug.wrappers import Response
+
+from app.cache import versions
+from app.extensions import available_redis, mark_redis_down, redis_key
+
+log = logging.getLogger(__name__)
+BUCKET_SECONDS = 30
+
+
+def _fingerprint(variant: str) -> str | None:
+    version = versions.current()
+    if version is None:
+        return None  # without Redis there is no version to trust: render every time
+    bucket = int(time.time() // BUCKET_SECONDS)
+    raw = f"{version}|{bucket}|{variant}|{request.full_path}"
+    return hashlib.sha1(raw.encode()).hexdigest()[:20]
+
+
+def cached_page(variant: str, render: Callable[[], str]) -> Response:
+    """`render()`'s HTML, or the copy rendered for the same URL while nothing changed."""
+    fingerprint = _fingerprint(variant)
+    if fingerprint is not None and fingerprint in request.if_none_match:
+        return _response("", fingerprint, status=304)
+    client = available_redis() if fingerprint is not None else None
+    key = redis_key(f"catalog:page:{fingerprint}")
+    if client is not None:
+        try:
+            html = client.get(key)
+            if isinstance(html, bytes):
+                return _response(html.decode(), fingerprint)
+        except redis.RedisError:
+            mark_redis_down()
+            client = None
+    body = render()
+    if client is not None:
+        try:
+            client.set(key, body, ex=BUCKET_SECONDS)
+        except redis.RedisError:
+            mark_redis_down()
+    return _response(body, fingerprint)
+
+
+def _response(body: str, fingerprint: str | None, status: int = 200) -> Response:
+    response = Response(body, status=status, mimetype="text/html")
+    # Browsers keep the page but ask again each time; the ETag makes asking cheap.
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["Vary"] = "HX-Request, HX-Target"
+    if fingerprint is not None:
+        response.set_etag(fingerprint)
+    return response

@@ -1,0 +1,150 @@
+"""Keyset pagination for the album grid, with page numbers still working for links.
+
+"Next" and "previous" (and infinite scroll) carry a cursor: the sort-key values of
+the last or first album shown, so the next page starts where the index says, never
+by skipping rows. `?page=N` (a link someone kept) skips rows, but over the narrow
+sort index only, then loads just that page's albums.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import joinedload
+
+from app.catalog.queries import CatalogFilters, Order, count_albums, filtered, order_for
+from app.extensions import db
+from app.models import Album
+
+MAX_PAGE = 100_000  # far past any catalog's end; keeps OFFSET within the database's range
+MAX_CURSOR_LENGTH = 2048
+INT_RANGE = range(-(2**31), 2**31)  # the database's integer columns
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a page starts: a page number, or after/before a cursor (then `number` is
+    the page's number as the link that led here knew it, for display)."""
+
+    number: int = 1
+    after: tuple[Any, ...] | None = None
+    before: tuple[Any, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogPage:
+    albums: list[Album]
+    number: int
+    per_page: int
+    total: int
+    next_cursor: str | None
+    prev_cursor: str | None
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+    def numbers(self) -> list[int | None]:
+        """Page numbers for the pager: first, last and a window around this one."""
+        wanted = {1, self.pages, *range(self.number - 2, self.number + 4)}
+        shown = sorted(n for n in wanted if 1 <= n <= self.pages)
+        out: list[int | None] = []
+        for n in shown:
+            if out and out[-1] is not None and n - out[-1] > 1:  # pyright: ignore[reportOperatorIssue]
+                out.append(None)
+            out.append(n)
+        return out
+
+
+def encode_cursor(values: tuple[Any, ...]) -> str:
+    raw = json.dumps(list(values), separators=(",", ":"), ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, order: Order) -> tuple[Any, ...] | None:
+    """The key values in a cursor, or None when it does not fit this order (a tampered
+    or stale link: the caller starts from the first page instead)."""
+    if not cursor or len(cursor) > MAX_CURSOR_LENGTH:
+        return None
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    if not isinstance(values, list) or len(values) != len(order.keys):  # pyright: ignore[reportUnknownArgumentType]
+        return None
+    for value, key in zip(values, order.keys, strict=True):  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+        python_type = key.type.python_type
+        if python_type is int:
+            if isinstance(value, bool) or not isinstance(value, int) or value not in INT_RANGE:
+                return None
+        elif not isinstance(value, str) or "\x00" in value:
+            return None
+    return tuple(cast(list[Any], values))
+
+
+def position_from_args(args: dict[str, str], order: Order) -> Position:
+    try:
+        number = min(MAX_PAGE, max(1, int(args.get("page", "1"))))
+    except ValueError:
+        number = 1
+    if after := decode_cursor(args.get("after", ""), order):
+        return Position(max(2, number), after=after)
+    if before := decode_cursor(args.get("before", ""), order):
+        return Position(number, before=before)
+    return Position(number)
+
+
+def fetch_page(filters: CatalogFilters, position: Position, per_page: int) -> CatalogPage:
+    """One page of albums: two queries (keys, then albums) plus a cached count."""
+    order = order_for(filters)
+    keys = tuple_(*order.keys)
+    forward = position.before is None
+    ascending = order.descending != forward  # walking backwards flips the order
+    stmt = filtered(select(Album.id, *order.keys), filters)
+    if position.after is not None:
+        bound = tuple_(*position.after)
+        stmt = stmt.where(keys < bound if order.descending else keys > bound)
+    elif position.before is not None:
+        bound = tuple_(*position.before)
+        stmt = stmt.where(keys > bound if order.descending else keys < bound)
+    else:
+        stmt = stmt.offset((position.number - 1) * per_page)
+    stmt = stmt.order_by(*(k.asc() if ascending else k.desc() for k in order.keys))
+    rows = [tuple(row) for row in db.session.execute(stmt.limit(per_page + 1))]
+    more = len(rows) > per_page
+    rows = rows[:per_page]
+    if not forward:
+        rows.reverse()
+    albums = _load([cast(int, row[0]) for row in rows])
+    first, last = (rows[0][1:], rows[-1][1:]) if rows else (None, None)
+    if forward:
+        has_prev = position.after is not None or position.number > 1
+        has_next = more
+    else:
+        has_prev, has_next = more, True
+    number = position.number if has_prev else 1
+    return CatalogPage(
+        albums=albums,
+        number=number,
+        per_page=per_page,
+        total=count_albums(filters),
+        next_cursor=encode_cursor(last) if has_next and last is not None else None,
+        prev_cursor=encode_cursor(first) if has_prev and first is not None else None,
+    )
+
+
+def _load(ids: list[int]) -> list[Album]:
+    """The albums with these ids, in this order, each with its artist (one query)."""
+    if not ids:
+        return []
+    found = db.session.execute(
+        select(Album).where(Album.id.in_(ids)).options(joinedload(Album.artist))
+    ).scalars()
+    by_id = {album.id: album for album in found}
+    return [by_id[i] for i in ids if i in by_id]
