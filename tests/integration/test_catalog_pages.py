@@ -131,6 +131,9 @@ def test_pagination_links_keep_filters(client: FlaskClient) -> None:
     bulk_albums(60, genre="Jazz")
     html = client.get("/catalog/?genre=Jazz&sort=title").get_data(as_text=True)
     assert 'href="/catalog/?page=2&amp;genre=Jazz&amp;sort=title"' in html
+    assert re.search(
+        r'rel="next" href="/catalog/\?after=[\w-]+&amp;page=2&amp;genre=Jazz&amp;sort=title"', html
+    )
 
 
 @pytest.mark.parametrize("count", [5, 48])
@@ -145,7 +148,7 @@ def test_constant_number_of_queries_per_page(
 
     assert response.status_code == 200
     assert len(tile_ids(response.get_data(as_text=True))) == min(count + 1, 48)
-    # count + albums (artist joined) + genres batch + genre menu, however many tiles
+    # page keys + albums (artist joined) + total + genre menu, however many tiles
     assert counter.count == 4, counter.statements
 
 

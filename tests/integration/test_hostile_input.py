@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -25,6 +28,12 @@ def test_album_ids_of_any_size_are_404_not_500(client: FlaskClient, number: int)
         assert client.get(f"/catalog/album/{number}/{suffix}").status_code in (200, 404)
 
 
+def _cursor(text: str, number: int) -> str:
+    """A well-formed cursor holding hostile values (what a tampered link could carry)."""
+    raw = json.dumps([text, number, text, number]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 @FUZZ
 @given(text=TEXT, number=NUMBERS)
 def test_catalog_parameters_never_break_the_page(
@@ -37,6 +46,10 @@ def test_catalog_parameters_never_break_the_page(
         {"sort": text},
         {"page": text},
         {"page": str(number)},
+        {"after": text},
+        {"before": text, "page": str(number)},
+        {"after": _cursor(text, number)},  # fits the default order: keys reach SQL
+        {"before": _cursor(text, number), "q": text},
         {"q": text, "genre": text, "artist": text, "page": str(number)},
     ):
         response = client.get("/catalog/", query_string=params)
