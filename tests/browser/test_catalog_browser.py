@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 
 from tests.helpers import add_album
 
@@ -95,3 +97,55 @@ def test_the_content_security_policy_holds_and_our_markup_never_breaks_it(
     # The hostile titles ran nothing (the page fixture fails on any dialog), and
     # nothing of ours needed an exception to the policy.
     assert violations == []
+
+
+def test_typing_updates_the_grid_and_the_address_without_a_reload(
+    page: Page, live_server: str, albums: None
+) -> None:
+    page.goto(f"{live_server}/catalog/")
+    page.evaluate("window.notReloaded = true")  # gone if the page reloads
+    page.get_by_label("Search albums or artists").press_sequentially("radioh", delay=40)
+    expect(page.locator("[data-album-id]")).to_have_count(1)
+    expect(page).to_have_url(f"{live_server}/catalog/?q=radioh&genre=&sort=artist")
+    assert page.evaluate("window.notReloaded") is True
+
+    page.get_by_label("Sort").select_option("year")  # a menu change: also in place
+    expect(page).to_have_url(re.compile(r"sort=year"))
+    assert page.evaluate("window.notReloaded") is True
+    page.go_back()
+    expect(page).to_have_url(f"{live_server}/catalog/?q=radioh&genre=&sort=artist")
+    expect(page.locator("[data-album-id]")).to_have_count(1)
+
+
+def test_the_next_page_loads_as_the_visitor_scrolls(page: Page, live_server: str) -> None:
+    for i in range(100):
+        add_album(f"Scroll {i:03d}", f"Band {i % 5}")
+    page.goto(f"{live_server}/catalog/")
+    tiles = page.locator("[data-album-id]")
+    expect(tiles).to_have_count(48)
+    expect(page.locator(".pager")).to_be_hidden()  # scrolling replaces it
+    page.locator("#more").scroll_into_view_if_needed()
+    expect(tiles).to_have_count(96)
+    page.locator("#more").scroll_into_view_if_needed()
+    expect(tiles).to_have_count(100)
+    expect(page.locator("#more")).to_have_count(0)
+    ids = tiles.evaluate_all("els => els.map(e => e.dataset.albumId)")
+    assert len(set(ids)) == 100  # no album twice
+    assert page.url == f"{live_server}/catalog/"  # scrolling is not navigation
+
+
+def test_without_javascript_pages_are_links(browser: Browser, live_server: str) -> None:
+    for i in range(60):
+        add_album(f"Plain {i:03d}", "Band")
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server}/catalog/")
+        expect(page.locator("[data-album-id]")).to_have_count(48)
+        page.get_by_role("link", name="Next →").click()
+        expect(page.locator("[data-album-id]")).to_have_count(12)
+        expect(page.locator(".pager__current")).to_have_text("2")
+        page.get_by_role("link", name="← Previous").click()
+        expect(page.locator("[data-album-id]")).to_have_count(48)
+    finally:
+        context.close()
