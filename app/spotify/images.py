@@ -8,6 +8,7 @@ row before it is rendered.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,9 +17,13 @@ from app.spotify.models import Image, parse_images
 TILE_WIDTH = 300  # px: the Spotify image size a tile should download
 
 
+@lru_cache(maxsize=65_536)
 def image_allowed(url: str, allowed: tuple[str, ...]) -> bool:
     """https from an allowed host; an entry with a scheme (http://127.0.0.1:8765) allows
-    exactly that origin, which is how the simulator's images are let in for demos."""
+    exactly that origin, which is how the simulator's images are let in for demos.
+
+    Remembered per URL: every tile of every page checks its images again, and the answer
+    for a URL never changes (the allow-list is part of the key)."""
     # Strict: a URL lands in `src` and `srcset`, where a space or a comma would start
     # another candidate image (from anywhere), and credentials have no business.
     if not url or "," in url or "\\" in url or any(c.isspace() or ord(c) < 32 for c in url):
