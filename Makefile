@@ -34,7 +34,8 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.pipeline_bench
 	$(BIN)/python -m bench.healing_bench
 	$(BIN)/python -m bench.lanes_bench
-	$(BIN)/python -m bench.web_bench
+	$(BIN)/python -m bench.web_bench --keep
+	$(BIN)/python -m bench.web_bench --no-page-cache
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

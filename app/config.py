@@ -191,6 +191,8 @@ class Config:
         self.GOOGLE_SERVICE_ACCOUNT_FILE: str = _env("GOOGLE_SERVICE_ACCOUNT_FILE", "")
         self.IMPORT_BATCH_SIZE: int = _env_int("IMPORT_BATCH_SIZE", 1000)
         self.CATALOG_PAGE_SIZE: int = 48
+        # Rendered grid pages are kept this long at most (0: render every request).
+        self.CATALOG_PAGE_CACHE_SECONDS: int = _env_int("CATALOG_PAGE_CACHE_SECONDS", 30)
 
     def validate(self) -> None:
         """Raise ConfigError when these settings cannot be used."""

@@ -522,6 +522,8 @@ def command_line(args: argparse.Namespace) -> str:
         parts.append(f"--duration {args.duration}")
     if args.keep:
         parts.append("--keep")
+    if args.no_page_cache:
+        parts.append("--no-page-cache")
     return " ".join(parts)
 
 
@@ -534,11 +536,18 @@ def main() -> None:
     )
     parser.add_argument("--no-write", action="store_true", help="print, do not update the docs")
     parser.add_argument("--note", default="", help="a remark to add under the table")
+    parser.add_argument(
+        "--no-page-cache",
+        action="store_true",
+        help="render every request (CATALOG_PAGE_CACHE_SECONDS=0): the SQL and template cost",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
     signal.signal(signal.SIGTERM, _stop)
     env = server_env()
+    if args.no_page_cache:
+        env["CATALOG_PAGE_CACHE_SECONDS"] = "0"
     checks: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -568,7 +577,7 @@ def main() -> None:
     )
     print(text)
     if not args.no_write:
-        write_section("web", text)
+        write_section("web-uncached" if args.no_page_cache else "web", text)
         print("wrote docs/BENCHMARKS.md")
 
 

@@ -1,10 +1,11 @@
 """The album grid, rendered once and served from Redis while nothing changed.
 
 A rendered page is keyed by the catalog's versions (albums and covers, see
-`app.cache.versions`), a 30-second time bucket and the request's URL and variant, so
-an import or an arriving cover retires it at once and a page never outlives half a
-minute (a tile's "try again later" state ends on a clock, not on an event). The same
-key is the page's ETag: a browser revalidating gets 304 without any rendering.
+`app.cache.versions`), a time bucket (CATALOG_PAGE_CACHE_SECONDS, 30 s by default)
+and the request's URL and variant, so an import or an arriving cover retires it at
+once and a page never outlives its bucket (a tile's "try again later" state ends on a
+clock, not on an event). The same key is the page's ETag: a browser revalidating gets
+304 without any rendering.
 """
 
 from __future__ import annotations
@@ -19,24 +20,27 @@ from flask import request
 from werkzeug.wrappers import Response
 
 from app.cache import versions
+from app.config import setting
 from app.extensions import available_redis, mark_redis_down, redis_key
 
 log = logging.getLogger(__name__)
-BUCKET_SECONDS = 30
 
 
-def _fingerprint(variant: str) -> str | None:
+def _fingerprint(variant: str, seconds: int) -> str | None:
+    if seconds <= 0:
+        return None  # switched off (CATALOG_PAGE_CACHE_SECONDS=0)
     version = versions.current()
     if version is None:
         return None  # without Redis there is no version to trust: render every time
-    bucket = int(time.time() // BUCKET_SECONDS)
+    bucket = int(time.time() // seconds)
     raw = f"{version}|{bucket}|{variant}|{request.full_path}"
     return hashlib.sha1(raw.encode()).hexdigest()[:20]
 
 
 def cached_page(variant: str, render: Callable[[], str]) -> Response:
     """`render()`'s HTML, or the copy rendered for the same URL while nothing changed."""
-    fingerprint = _fingerprint(variant)
+    seconds = int(setting("CATALOG_PAGE_CACHE_SECONDS"))
+    fingerprint = _fingerprint(variant, seconds)
     if fingerprint is not None and fingerprint in request.if_none_match:
         return _response("", fingerprint, status=304)
     client = available_redis() if fingerprint is not None else None
@@ -52,7 +56,7 @@ def cached_page(variant: str, render: Callable[[], str]) -> Response:
     body = render()
     if client is not None:
         try:
-            client.set(key, body, ex=BUCKET_SECONDS)
+            client.set(key, body, ex=seconds)
         except redis.RedisError:
             mark_redis_down()
     return _response(body, fingerprint)
