@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import redis
 from sqlalchemy import select
@@ -96,13 +96,22 @@ def _from_redis(
     the same REDIS_PREFIX) or an old link's: never served. Pages pass the id they were
     rendered with; without one, the row is asked (one primary-key read).
     """
-    entry = decode(client.get(entry_key(album_id, kind)))  # pyright: ignore[reportArgumentType]
-    if not entry:
-        return None
-    expected = spotify_id or _row_spotify_id(album_id)
-    if expected is None or entry.get("spotify_id") != expected:
-        return None
-    return _from_entry(album_id, kind, entry)
+    # One round trip: the entry, and the hit counted in advance, since nearly every
+    # entry asked for is served; the rare unusable one takes its count back.
+    hit = counters.hit_name("redis", kind)
+    pipe = client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
+    pipe.get(entry_key(album_id, kind))
+    pipe.hincrby(counters.stats_key(), hit, 1)
+    raw = cast(bytes | None, pipe.execute()[0])
+    entry = decode(raw)
+    found: Lookup | None = None
+    if entry:
+        expected = spotify_id or _row_spotify_id(album_id)
+        if expected is not None and entry.get("spotify_id") == expected:
+            found = _from_entry(album_id, kind, entry)
+    if found is None:
+        counters.incr(hit, -1)
+    return found
 
 
 def lookup(album_id: int, kind: Kind, spotify_id: str | None = None) -> Lookup | None:
@@ -118,7 +127,6 @@ def lookup(album_id: int, kind: Kind, spotify_id: str | None = None) -> Lookup |
             mark_redis_down()  # Redis is down: answer from the database
             found, client = None, None
         if found is not None:
-            counters.count_hit("redis", kind)
             return found
 
     # populate_existing: always the row as it is now, never a stale copy in the session.

@@ -49,9 +49,13 @@ def add_seconds(name: str, seconds: float) -> None:
     _record(name, lambda client: client.hincrbyfloat(stats_key(), name, seconds))
 
 
+def hit_name(layer: Layer, kind: str) -> str:
+    return f"{_HIT}:{layer}:{kind}"
+
+
 def count_hit(layer: Layer, kind: str) -> None:
     """A cover or metadata lookup answered from Redis or from the database row."""
-    incr(f"{_HIT}:{layer}:{kind}")
+    incr(hit_name(layer, kind))
 
 
 def count_miss(kind: str) -> None:
