@@ -75,7 +75,10 @@ def row_state(album: Album, kind: Kind) -> RowState:
         retry_at = None
     if status == FetchStatus.NOT_FOUND:
         return RowState("not_found", retry_at)
-    if status == FetchStatus.OK and kind == "cover" and album.spotify_metadata_json is not None:
+    # The timestamp, not the JSON (a CHECK keeps them together): grid pages do not load
+    # the track lists of their tiles.
+    metadata_stored = album.spotify_metadata_cached_at is not None
+    if status == FetchStatus.OK and kind == "cover" and metadata_stored:
         return RowState("not_found")  # Spotify answered, but with no usable image
     if status == FetchStatus.ERROR and retry_at is not None:
         return RowState("error", retry_at)

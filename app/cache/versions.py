@@ -9,10 +9,10 @@ once and they simply expire; nothing has to find and delete them.
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import redis
-from flask import has_app_context
+from flask import g, has_app_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -35,6 +35,7 @@ def bump(part: Part) -> None:
     client = available_redis()
     if client is None:
         return
+    g.pop("catalog_versions", None)  # this request reads the new version from now on
     try:
         client.incr(_key(part))
     except redis.RedisError:
@@ -42,17 +43,23 @@ def bump(part: Part) -> None:
         log.info("catalog version not bumped (Redis down); cached pages expire by themselves")
 
 
-def current() -> str | None:
-    """ "<albums>.<covers>", or None without Redis (then nothing is cached)."""
+def current() -> tuple[int, int] | None:
+    """(albums, covers), or None without Redis (then nothing is cached).
+
+    Read once per request: a page's total, menu and rendered copy agree on one version.
+    """
+    if "catalog_versions" in g:
+        return cast(tuple[int, int] | None, g.catalog_versions)
+    found: tuple[int, int] | None = None
     client = available_redis()
-    if client is None:
-        return None
-    try:
-        albums, covers = client.mget([_key("albums"), _key("covers")])  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-    except redis.RedisError:
-        mark_redis_down()
-        return None
-    return f"{int(albums or 0)}.{int(covers or 0)}"  # pyright: ignore[reportUnknownArgumentType]
+    if client is not None:
+        try:
+            raw = cast(list[bytes | None], client.mget([_key("albums"), _key("covers")]))  # pyright: ignore[reportUnknownMemberType]
+            found = (int(raw[0] or 0), int(raw[1] or 0))
+        except redis.RedisError:
+            mark_redis_down()
+    g.catalog_versions = found
+    return found
 
 
 def _after_flush(session: Session, _context: Any) -> None:

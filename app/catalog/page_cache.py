@@ -33,7 +33,7 @@ def _fingerprint(variant: str, seconds: int) -> str | None:
     if version is None:
         return None  # without Redis there is no version to trust: render every time
     bucket = int(time.time() // seconds)
-    raw = f"{version}|{bucket}|{variant}|{request.full_path}"
+    raw = f"{version[0]}.{version[1]}|{bucket}|{variant}|{request.full_path}"
     return hashlib.sha1(raw.encode()).hexdigest()[:20]
 
 

@@ -3,7 +3,7 @@
 "Next" and "previous" (and infinite scroll) carry a cursor: the sort-key values of
 the last or first album shown, so the next page starts where the index says, never
 by skipping rows. `?page=N` (a link someone kept) skips rows, but over the narrow
-sort index only, then loads just that page's albums.
+sort index only, then reads just that page's rows. Either way a page is one query.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import defer, joinedload
 
 from app.catalog.queries import CatalogFilters, Order, count_albums, filtered, order_for
 from app.extensions import db
@@ -100,28 +100,53 @@ def position_from_args(args: dict[str, str], order: Order) -> Position:
     return Position(number)
 
 
+# A tile needs none of these; the track list alone can be kilobytes per album.
+TILE_OPTIONS = (
+    joinedload(Album.artist),
+    defer(Album.spotify_metadata_json),
+    defer(Album.spotify_last_error),
+    defer(Album.search_key),
+)
+
+
 def fetch_page(filters: CatalogFilters, position: Position, per_page: int) -> CatalogPage:
-    """One page of albums: two queries (keys, then albums) plus a cached count."""
+    """One page of albums in one SQL query (their artists joined), plus a cached count."""
     order = order_for(filters)
-    keys = tuple_(*order.keys)
     forward = position.before is None
     ascending = order.descending != forward  # walking backwards flips the order
-    stmt = filtered(select(Album.id, *order.keys), filters)
+    ordering = [k.asc() if ascending else k.desc() for k in order.keys]
+    stmt = select(Album, *order.keys)
+    keys = tuple_(*order.keys)
     if position.after is not None:
         bound = tuple_(*position.after)
-        stmt = stmt.where(keys < bound if order.descending else keys > bound)
+        stmt = filtered(stmt, filters).where(keys < bound if order.descending else keys > bound)
     elif position.before is not None:
         bound = tuple_(*position.before)
-        stmt = stmt.where(keys > bound if order.descending else keys < bound)
+        stmt = filtered(stmt, filters).where(keys > bound if order.descending else keys < bound)
+    elif position.number > 1:
+        # A page by number: skip over the narrow sort index (ids and keys only), then
+        # read just this page's rows.
+        skipped = (
+            filtered(select(Album.id), filters)
+            .order_by(*ordering)
+            .offset((position.number - 1) * per_page)
+            .limit(per_page + 1)
+            .subquery()
+        )
+        stmt = stmt.join(skipped, Album.id == skipped.c.id)
     else:
-        stmt = stmt.offset((position.number - 1) * per_page)
-    stmt = stmt.order_by(*(k.asc() if ascending else k.desc() for k in order.keys))
-    rows = [tuple(row) for row in db.session.execute(stmt.limit(per_page + 1))]
+        stmt = filtered(stmt, filters)
+    rows = [
+        tuple(row)
+        for row in db.session.execute(
+            stmt.options(*TILE_OPTIONS).order_by(*ordering).limit(per_page + 1)
+        )
+    ]
     more = len(rows) > per_page
     rows = rows[:per_page]
     if not forward:
         rows.reverse()
-    albums = _load([cast(int, row[0]) for row in rows])
+    albums = [cast(Album, row[0]) for row in rows]
     first, last = (rows[0][1:], rows[-1][1:]) if rows else (None, None)
     if forward:
         has_prev = position.after is not None or position.number > 1
@@ -137,14 +162,3 @@ def fetch_page(filters: CatalogFilters, position: Position, per_page: int) -> Ca
         next_cursor=encode_cursor(last) if has_next and last is not None else None,
         prev_cursor=encode_cursor(first) if has_prev and first is not None else None,
     )
-
-
-def _load(ids: list[int]) -> list[Album]:
-    """The albums with these ids, in this order, each with its artist (one query)."""
-    if not ids:
-        return []
-    found = db.session.execute(
-        select(Album).where(Album.id.in_(ids)).options(joinedload(Album.artist))
-    ).scalars()
-    by_id = {album.id: album for album in found}
-    return [by_id[i] for i in ids if i in by_id]

@@ -12,9 +12,10 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import redis
+from flask import g
 from sqlalchemy import ColumnElement, Select, case, func, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -133,10 +134,11 @@ def filtered(stmt: S, filters: CatalogFilters) -> S:
     if filters.artist:
         stmt = stmt.where(Album.artist_key == name_key(filters.artist))
     if filters.genre:
-        genre_id = select(Genre.id).where(Genre.name_key == name_key(filters.genre))
-        in_genre = select(album_genres.c.album_id).where(
-            album_genres.c.genre_id == genre_id.scalar_subquery()
-        )
+        # The id itself, from the cached menu: with a literal the planner knows how
+        # common the genre is (a subquery left it guessing, and it chose a hash join
+        # over all albums for a deep page of a big genre).
+        genre_id = genre_ids().get(name_key(filters.genre), -1)  # -1: no album has it
+        in_genre = select(album_genres.c.album_id).where(album_genres.c.genre_id == genre_id)
         stmt = stmt.where(Album.id.in_(in_genre))
     return stmt
 
@@ -145,7 +147,8 @@ def _cached_json(name: str, compute: Callable[[], Any]) -> Any:
     """A JSON value cached in Redis under the catalog's version; computed without Redis."""
     version = versions.current()
     client = available_redis() if version is not None else None
-    key = redis_key(f"catalog:{name}:{version}")
+    # Only the albums version: an arriving cover changes no total and no menu.
+    key = redis_key(f"catalog:{name}:{version[0] if version else 0}")
     if client is not None:
         try:
             raw = client.get(key)
@@ -173,17 +176,28 @@ def count_albums(filters: CatalogFilters) -> int:
     return int(_cached_json(f"count:{filters.digest()}", compute))
 
 
+def _genres() -> list[list[Any]]:
+    """[id, name, name key, albums] per genre that has albums: cached, read once a request."""
+    if "catalog_genres" not in g:
+
+        def compute() -> list[list[object]]:
+            stmt = (
+                select(Genre.id, Genre.name, Genre.name_key, func.count())
+                .join(Genre.albums)
+                .group_by(Genre.id, Genre.name, Genre.name_key)
+                .order_by(Genre.name_key)
+            )
+            return [list(row) for row in db.session.execute(stmt)]
+
+        g.catalog_genres = _cached_json("genres", compute)
+    return cast(list[list[Any]], g.catalog_genres)
+
+
 def genre_choices() -> list[tuple[str, int]]:
-    """Genre names with how many albums each has, for the filter menu (cached)."""
+    """Genre names with how many albums each has, for the filter menu."""
+    return [(str(name), int(count)) for _id, name, _key, count in _genres()]
 
-    def compute() -> list[list[object]]:
-        stmt = (
-            select(Genre.name, func.count())
-            .join(Genre.albums)
-            .group_by(Genre.id, Genre.name, Genre.name_key)
-            .order_by(Genre.name_key)
-        )
-        return [[name, count] for name, count in db.session.execute(stmt)]
 
-    rows: list[list[Any]] = _cached_json("genres", compute)
-    return [(str(name), int(count)) for name, count in rows]
+def genre_ids() -> dict[str, int]:
+    """Genre id by name key, for every genre that has albums."""
+    return {str(key): int(genre_id) for genre_id, _name, key, _count in _genres()}
