@@ -78,6 +78,25 @@ def _album_not_found(template: str, **view: object) -> Response:
     return response
 
 
+# Rendered ready covers by their view (alt text, src, srcset): the markup is a pure
+# function of it, and a polled hit is the hottest path of the app. Bounded: cleared
+# when full.
+_READY_HTML: dict[CoverView, str] = {}
+READY_HTML_MAX = 20_000
+
+
+def _cover_html(view: CoverView) -> str:
+    if view.state != "ready":
+        return render_template("catalog/cover_fragment.html", cover=view)
+    html = _READY_HTML.get(view)
+    if html is None:
+        html = render_template("catalog/cover_fragment.html", cover=view)
+        if len(_READY_HTML) >= READY_HTML_MAX:
+            _READY_HTML.clear()
+        _READY_HTML[view] = html
+    return html
+
+
 @bp.get("/album/<int(max=2147483647):album_id>/cover-art/")
 def cover_art(album_id: int) -> Response:
     result = lookup(album_id, "cover", _spotify_id())
@@ -89,9 +108,7 @@ def cover_art(album_id: int) -> Response:
         return _json(result, "cover")
     data = result.data or {}
     view = cover_from_lookup(result, _attempt(), str(data.get("alt") or "Album cover"))
-    response = Response(
-        render_template("catalog/cover_fragment.html", cover=view), mimetype="text/html"
-    )
+    response = Response(_cover_html(view), mimetype="text/html")
     if view.state == "ready":
         response.headers["HX-Trigger"] = "cover-art-loaded"
     return response
