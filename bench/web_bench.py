@@ -501,7 +501,8 @@ def report(run: Run) -> str:
         if run.uncached
         else "## Web under load (`bench/web_bench.py`)",
         "",
-        f"Command: `{run.command}` (`make bench` runs it without `--keep`)",
+        f"Command: `{run.command}` (`make bench` runs it with `--keep`, then with "
+        "`--no-page-cache`, which drops the database at the end)",
         "",
         f"Machine: {run.machine}; load average (1 min) {run.load[0]:.2f} before the runs, "
         f"{run.load[1]:.2f} after.",
