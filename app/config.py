@@ -6,6 +6,7 @@ imported, so tests and tools can set the environment first.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -68,20 +69,26 @@ def normalise_database_url(url: str) -> str:
 
 
 def default_redis_prefix(database_url: str) -> str:
-    """`<database name>:`, so catalogs on different databases can share one Redis.
+    """`<database name>-<hash>:`, so catalogs on different databases share one Redis safely.
 
-    The name is the PostgreSQL database's, or the SQLite file's stem (`memory` for an
-    in-memory database).
+    The name (the PostgreSQL database's, or the SQLite file's stem; `memory` in memory)
+    makes keys readable; the hash of where the database is (host, port, name, or the
+    SQLite file's absolute path; never the password) keeps apart two databases of the
+    same name, such as two default installs on one machine.
     """
-    name = ""
+    name, where = "", database_url
     try:
-        database = make_url(database_url).database or ""
+        url = make_url(database_url)
+        database = url.database or ""
+        if url.get_backend_name() == "sqlite" and database and database != ":memory:":
+            database = str(Path(database).resolve())
+        where = url.set(password=None, database=database).render_as_string(hide_password=False)
     except ArgumentError:
         database = ""
     if database and database != ":memory:":
         name = Path(database).stem if database_url.startswith("sqlite") else database
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "memory"
-    return f"{name}:"
+    return f"{name}-{hashlib.sha1(where.encode()).hexdigest()[:8]}:"
 
 
 DEFAULT_DATABASE_URL = f"sqlite:///{INSTANCE_DIR / 'album_catalog.db'}"

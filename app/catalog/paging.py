@@ -62,6 +62,15 @@ class CatalogPage:
         return out
 
 
+def _encodable(value: str) -> bool:
+    """False for lone surrogates (JSON's "\\ud800"), which no database driver can send."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def encode_cursor(values: tuple[Any, ...]) -> str:
     raw = json.dumps(list(values), separators=(",", ":"), ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -74,7 +83,7 @@ def decode_cursor(cursor: str, order: Order) -> tuple[Any, ...] | None:
         return None
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):  # RecursionError: "[[[[…"
         return None
     if not isinstance(values, list) or len(values) != len(order.keys):  # pyright: ignore[reportUnknownArgumentType]
         return None
@@ -83,7 +92,7 @@ def decode_cursor(cursor: str, order: Order) -> tuple[Any, ...] | None:
         if python_type is int:
             if isinstance(value, bool) or not isinstance(value, int) or value not in INT_RANGE:
                 return None
-        elif not isinstance(value, str) or "\x00" in value:
+        elif not isinstance(value, str) or "\x00" in value or not _encodable(value):
             return None
     return tuple(cast(list[Any], values))
 

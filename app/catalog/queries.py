@@ -136,8 +136,15 @@ def filtered(stmt: S, filters: CatalogFilters) -> S:
     if filters.genre:
         # The id itself, from the cached menu: with a literal the planner knows how
         # common the genre is (a subquery left it guessing, and it chose a hash join
-        # over all albums for a deep page of a big genre).
-        genre_id = genre_ids().get(name_key(filters.genre), -1)  # -1: no album has it
+        # over all albums for a deep page of a big genre). A genre the cached menu does
+        # not know yet (its version bump was lost) is looked up by name instead.
+        key = name_key(filters.genre)
+        known = genre_ids().get(key)
+        genre_id = (
+            known
+            if known is not None
+            else select(Genre.id).where(Genre.name_key == key).scalar_subquery()
+        )
         in_genre = select(album_genres.c.album_id).where(album_genres.c.genre_id == genre_id)
         stmt = stmt.where(Album.id.in_(in_genre))
     return stmt

@@ -117,13 +117,35 @@ def test_typing_updates_the_grid_and_the_address_without_a_reload(
     expect(page.locator("[data-album-id]")).to_have_count(1)
 
 
+def test_enter_in_the_search_box_keeps_the_menus_choices(
+    page: Page, live_server: str, albums: None
+) -> None:
+    page.goto(f"{live_server}/catalog/")
+    page.get_by_label("Genre").select_option("Rock")
+    expect(page.locator("[data-album-id]")).to_have_count(12)
+    expect(page).to_have_url(re.compile(r"genre=Rock"))  # swapped, settled and pushed
+    page.get_by_label("Sort").select_option("year")
+    expect(page).to_have_url(re.compile(r"genre=Rock.*sort=year|sort=year.*genre=Rock"))
+    box = page.get_by_label("Search albums or artists")
+    box.fill("album 0")
+    box.press("Enter")
+    expect(page).to_have_url(re.compile(r"q=album(\+|%20)0"))
+    assert "genre=Rock" in page.url
+    assert "sort=year" in page.url
+    titles = page.locator(".tile__link").all_inner_texts()
+    # Every word somewhere; titles starting with the query first ("Album 10" only has
+    # a 0 inside a word), then newest first; Rock only.
+    assert titles == [*(f"Album {i:02d}" for i in range(9, -1, -1)), "Album 10"]
+
+
 def test_the_next_page_loads_as_the_visitor_scrolls(page: Page, live_server: str) -> None:
     for i in range(100):
         add_album(f"Scroll {i:03d}", f"Band {i % 5}")
     page.goto(f"{live_server}/catalog/")
     tiles = page.locator("[data-album-id]")
     expect(tiles).to_have_count(48)
-    expect(page.locator(".pager")).to_be_hidden()  # scrolling replaces it
+    expect(page.get_by_role("link", name="Next →")).to_be_hidden()  # scrolling replaces it
+    expect(page.locator(".pager__current")).to_have_text("1")  # page numbers stay
     page.locator("#more").scroll_into_view_if_needed()
     expect(tiles).to_have_count(96)
     page.locator("#more").scroll_into_view_if_needed()
@@ -147,5 +169,11 @@ def test_without_javascript_pages_are_links(browser: Browser, live_server: str) 
         expect(page.locator(".pager__current")).to_have_text("2")
         page.get_by_role("link", name="← Previous").click()
         expect(page.locator("[data-album-id]")).to_have_count(48)
+        page.get_by_label("Sort").select_option("title")
+        page.get_by_role("button", name="Apply").click()
+        page.get_by_label("Search albums or artists").fill("plain 00")
+        page.get_by_role("button", name="Search").click()
+        assert "sort=title" in page.url  # the search kept the menu's choice
+        expect(page.locator("[data-album-id]")).to_have_count(10)
     finally:
         context.close()

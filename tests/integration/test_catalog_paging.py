@@ -3,6 +3,7 @@ and pages, and the parts htmx swaps in."""
 
 from __future__ import annotations
 
+import base64
 import html as html_lib
 import re
 from collections.abc import Callable
@@ -105,7 +106,20 @@ def test_page_numbers_and_a_page_past_the_end(client: FlaskClient) -> None:
 def test_a_tampered_cursor_starts_from_the_first_page(client: FlaskClient) -> None:
     varied_catalog(60)
     first = tile_ids(client.get("/catalog/").get_data(as_text=True))
-    for cursor in ("", "%%%", "W10", "WyJhIiwxXQ", "eyJhIjoxfQ", "WzEsMiwzLDRd", "A" * 5000):
+    crafted = [
+        base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        for raw in (b'["\\ud800",1970,"x",5]', b"[" * 1500, b'["a",1e400,"x",5]')
+    ]
+    for cursor in (
+        "",
+        "%%%",
+        "W10",
+        "WyJhIiwxXQ",
+        "eyJhIjoxfQ",
+        "WzEsMiwzLDRd",
+        "A" * 5000,
+        *crafted,
+    ):
         response = client.get("/catalog/", query_string={"after": cursor})
         assert response.status_code == 200
         assert tile_ids(response.get_data(as_text=True)) == first, cursor

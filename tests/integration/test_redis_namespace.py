@@ -3,6 +3,7 @@ cached entry is served only for the Spotify id its album row has."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,12 +44,16 @@ def cover_json(app: Flask, album_id: int, sid: str = "") -> dict[str, object]:
     )
 
 
-def test_the_default_prefix_is_the_database_name() -> None:
-    assert default_redis_prefix("sqlite:////srv/club/albums.db") == "albums:"
-    assert (
-        default_redis_prefix("postgresql+psycopg://u:secret@db/label_archive") == "label_archive:"
-    )
-    assert default_redis_prefix("sqlite://") == "memory:"
+def test_the_default_prefix_names_the_database_and_tells_same_names_apart() -> None:
+    club = default_redis_prefix("sqlite:////srv/club/albums.db")
+    assert re.fullmatch(r"albums-[0-9a-f]{8}:", club)
+    assert default_redis_prefix("sqlite:////srv/label/albums.db") != club  # same name
+    label = default_redis_prefix("postgresql+psycopg://u:secret@db/label_archive")
+    assert label.startswith("label_archive-")
+    assert default_redis_prefix("postgresql+psycopg://u:secret@db2/label_archive") != label
+    # The password is not part of where the database is: rotating it keeps the cache.
+    assert default_redis_prefix("postgresql+psycopg://u:other@db/label_archive") == label
+    assert default_redis_prefix("sqlite://").startswith("memory-")
 
 
 def test_two_catalogs_on_one_redis_never_see_each_others_entries(
