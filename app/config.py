@@ -82,7 +82,8 @@ def default_redis_prefix(database_url: str) -> str:
         database = url.database or ""
         if url.get_backend_name() == "sqlite" and database and database != ":memory:":
             database = str(Path(database).resolve())
-        where = url.set(password=None, database=database).render_as_string(hide_password=False)
+        # hide_password: "***" whatever the password is, so rotating it keeps the prefix.
+        where = url.set(database=database).render_as_string(hide_password=True)
     except ArgumentError:
         database = ""
     if database and database != ":memory:":
