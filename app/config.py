@@ -110,6 +110,13 @@ class Config:
 
     def __init__(self) -> None:
         self.SECRET_KEY: str = _env("SECRET_KEY", "dev-only-not-secret")
+        self._read_storage()
+        self._read_spotify()
+        self._read_cache_and_fetching()
+        self._read_web()
+
+    def _read_storage(self) -> None:
+        """The database, Redis (and the prefix of every key) and Celery's broker."""
         self.SQLALCHEMY_DATABASE_URI: str = normalise_database_url(
             _env("DATABASE_URL", DEFAULT_DATABASE_URL)
         )
@@ -138,6 +145,8 @@ class Config:
             "task_default_queue": "interactive",
         }
 
+    def _read_spotify(self) -> None:
+        """The Spotify API: credentials, rate limits, retries and batching."""
         self.SPOTIFY_CLIENT_ID: str = _env("SPOTIFY_CLIENT_ID", "")
         self.SPOTIFY_CLIENT_SECRET: str = _env("SPOTIFY_CLIENT_SECRET", "")
         self.SPOTIFY_API_BASE: str = _env("SPOTIFY_API_BASE", "https://api.spotify.com/v1/")
@@ -160,15 +169,18 @@ class Config:
         self.SPOTIFY_BACKGROUND_RESERVE: int = _env_int(
             "SPOTIFY_BACKGROUND_RESERVE", max(0, self.SPOTIFY_BURST - 1)
         )
-        # At most this many background fetches are queued or running at once; a large
-        # refresh waits in Redis (`refresh:run`) and is fed to the lane in small chunks.
-        self.BACKGROUND_WINDOW: int = _env_int("BACKGROUND_WINDOW", 10)
         self.SPOTIFY_BATCH: str = _env_choice("SPOTIFY_BATCH", "auto", ("auto", "on", "off"))
         self.SPOTIFY_IMAGE_HOSTS: tuple[str, ...] = tuple(
             host.strip().lower()
             for host in _env("SPOTIFY_IMAGE_HOSTS", "i.scdn.co").split(",")
             if host.strip()
         )
+
+    def _read_cache_and_fetching(self) -> None:
+        """The background window, cache lifetimes, fetch locks and leases, re-queues, polling."""
+        # At most this many background fetches are queued or running at once; a large
+        # refresh waits in Redis (`refresh:run`) and is fed to the lane in small chunks.
+        self.BACKGROUND_WINDOW: int = _env_int("BACKGROUND_WINDOW", 10)
         # Cache lifetimes in seconds.
         self.COVER_CACHE_TTL: int = _env_int("COVER_CACHE_TTL", 30 * 24 * 3600)
         self.METADATA_CACHE_TTL: int = _env_int("METADATA_CACHE_TTL", 30 * 24 * 3600)
@@ -192,6 +204,8 @@ class Config:
         # How soon a pending tile polls again (first poll; it then backs off).
         self.COVER_POLL_SECONDS: float = _env_float("COVER_POLL_SECONDS", 0.25)
 
+    def _read_web(self) -> None:
+        """The web app (hosts, pages, their cache) and the importer (Google, batches)."""
         # Host names the app answers to (Flask rejects others with 400): set it in
         # production so a forged Host header never reaches a redirect.
         hosts = [h.strip() for h in _env("TRUSTED_HOSTS", "").split(",") if h.strip()]

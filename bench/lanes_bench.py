@@ -31,7 +31,6 @@ from app import create_app
 from app.config import Config
 from app.extensions import db, get_redis
 from app.models import Album
-from app.ops.lanes import RunStatus, run_status
 from bench.common import machine_line, write_section
 from bench.healing_bench import TEST_ONLY, Stack, table
 from bench.pipeline_bench import (
@@ -47,6 +46,7 @@ from tools import embedded_redis
 from tools.spotify_sim import SimServer
 from tools.spotify_sim.state import Call
 from tools.workers import Worker, pipeline_env
+from worker.lanes import RunStatus, run_status
 from worker.queue import cancel_background_run, start_background_run
 
 DB_NAME = "album_catalog_lanes_bench"

@@ -44,7 +44,7 @@ from tools.spotify_sim import SimServer, SimSettings
 from tools.spotify_sim.albums import track_count
 from tools.workers import Worker, pipeline_env
 from worker.queue import enqueue_fetch
-from worker.store import store_album
+from worker.store import store_answer
 
 DB_NAME = "album_catalog_pipeline_bench"
 REDIS_URL = "redis://127.0.0.1:6379/12"
@@ -329,7 +329,7 @@ def bench_import(bench: Bench, lines: list[str]) -> None:
             rows = db.session.execute(select(Album.id, Album.spotify_album_id)).all()
             for album_id, spotify_id in rows:
                 assert spotify_id is not None
-                store_album(album_id, spotify_id, client.album(spotify_id))
+                store_answer(album_id, spotify_id, client.album(spotify_id))
             eager = time.perf_counter() - started
     lines += [
         "### Import: just in time against eager",

@@ -16,7 +16,7 @@ from pathlib import Path
 import redis
 
 from app.config import DEFAULT_DATABASE_URL, normalise_database_url, redis_prefix
-from app.ops.health import heartbeat_key
+from worker.heartbeat import heartbeat_key
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,6 @@
 """Batch mode (extended-quota apps): one several-albums call for up to 20 queued albums.
 
-Every fetch task's album is in the batch queue (`fetch:pending`); once the limiter
+Every fetch task's album is in the batch queue (see `app.cache.fetch_lock`); once the limiter
 grants a call, a task pops and takes the oldest 20 in one Lua call, and keeps making
 such calls until its own album is fetched, fresh, or held by another worker. Albums it
 took but does not fetch are handed to tasks of their own before it ends.
@@ -8,43 +8,23 @@ took but does not fetch are handed to tasks of their own before it ends.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 
-from app.cache.queue import drop_queued_lock
-from app.ops import counters
+from app.cache.fetch_lock import Claim
 from app.spotify.client import MAX_BATCH
 from app.spotify.errors import BatchUnavailableError, RateLimitedError, SpotifyError
 from app.spotify.limiter import LimiterBusyError
-from worker.claims import Claim
-from worker.job import (
-    FetchRequest,
-    Outcome,
-    RequeueError,
-    cache_times,
-    is_fresh,
-    settle,
-    transient_backoff,
-    wait_of,
-)
+from worker.failures import failure_outcome, note_rate_limit, transient_backoff, wait_of
+from worker.job import FetchRequest, Outcome, RequeueError, is_fresh
 from worker.service import SpotifyService
-from worker.store import store_album, store_not_found
+from worker.store import cache_times, store_answer
 
-log = logging.getLogger(__name__)
 # A batch worker waits at most this long for 20 albums to be queued before it calls.
 BATCH_FILL_SECONDS = 0.2
 BATCH_QUIET_MS = 60  # ...or until no new album has been queued for this long
 # Sends a task for (album id, requested at, countdown); False when the broker refused.
 Sender = Callable[[int, float, float], bool]
-
-
-def note_rate_limit(service: SpotifyService, exc: Exception) -> None:
-    """A 429 pauses every worker (the shared cooldown), whatever call it came from."""
-    if isinstance(exc, RateLimitedError):
-        service.limiter.set_cooldown(exc.retry_after)
-        counters.incr(counters.RATE_LIMITED)
-        log.warning("Spotify 429: all workers pause for %.0f s", exc.retry_after)
 
 
 def _take_batch(claim: Claim, limit: int) -> list[int]:
@@ -72,7 +52,7 @@ def _hand_back(claim: Claim, albums: dict[int, str], countdown: float, send: Sen
         # worker's lease, end, and leave the album locked with nobody coming.
         claim.requeued([album_id], countdown)
         if not send(album_id, requested_at, countdown):
-            drop_queued_lock(album_id)  # the next poll queues it again
+            claim.hand_back_failed(album_id)  # the next poll queues it again
 
 
 def _settle_batch_failure(
@@ -89,7 +69,7 @@ def _settle_batch_failure(
     for other_id, other_spotify_id in wanted.items():
         if other_id == own_id:
             continue
-        settled = settle(exc, FetchRequest(other_id), other_spotify_id)
+        settled = failure_outcome(exc, FetchRequest(other_id), other_spotify_id)
         if isinstance(settled, RequeueError):
             _hand_back(claim, {other_id: other_spotify_id}, settled.countdown, send)
     if own_id not in wanted:
@@ -100,7 +80,7 @@ def _settle_batch_failure(
             else transient_backoff(1)
         )
         raise RequeueError(wait, str(exc), request) from exc
-    settled = settle(exc, request, wanted[own_id])
+    settled = failure_outcome(exc, request, wanted[own_id])
     if isinstance(settled, RequeueError):
         raise settled from exc
     return settled
@@ -139,11 +119,7 @@ def _batch_round(
     except (SpotifyError, LimiterBusyError) as exc:
         return (_settle_batch_failure(service, claim, exc, request, wanted, send), own_id in wanted)
     for each_id, each_spotify_id in wanted.items():
-        data = found.get(each_spotify_id)
-        if data is None:
-            store_not_found(each_id, each_spotify_id, "Spotify has no album with this id")
-        else:
-            store_album(each_id, each_spotify_id, data)
+        store_answer(each_id, each_spotify_id, found.get(each_spotify_id))
         claim.release([each_id])
     if own_id not in wanted:
         return (Outcome.REFRESHED, own_id in taken)

@@ -11,13 +11,14 @@ import redis
 from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload
 
+from app.cache.states import missing_cover
 from app.config import setting
 from app.extensions import db, get_redis
 from app.models import Album, Artist, Genre, name_key
-from app.ops.lanes import run_status
 from app.progress import progress
 from worker.fetch import fetch_album
 from worker.job import FetchRequest, Outcome, RequeueError
+from worker.lanes import run_status
 from worker.queue import cancel_background_run, start_background_run
 from worker.tasks import send_refresh_task
 
@@ -42,9 +43,7 @@ def _selection(
     if genre:
         stmt = stmt.where(Album.genres.any(Genre.name_key == name_key(genre)))
     if missing:
-        stmt = stmt.where(
-            Album.spotify_album_id.is_not(None), Album.spotify_cover_cached_at.is_(None)
-        )
+        stmt = stmt.where(missing_cover())
     return stmt
 
 

@@ -5,7 +5,7 @@ says how long it may wait for the limiter; a longer wait raises RequeueError (th
 worker re-queues the task with that countdown) or, past REQUEUE_MAX_SECONDS,
 records a temporary failure so the next view tries again.
 
-Every fetch first takes the album (a renewed lease, see `worker.claims`), so a
+Every fetch first takes the album (a renewed lease, see `app.cache.fetch_lock`), so a
 duplicate task, a killed worker or a lost message never costs a second Spotify call
 nor leaves an album waiting for a long lock to expire. Transient Spotify errors are
 retried by re-queueing with exponential backoff and jitter, never back to back.
@@ -13,16 +13,17 @@ retried by re-queueing with exponential backoff and jitter, never back to back.
 
 from __future__ import annotations
 
+from app.cache.fetch_lock import Claim
 from app.config import setting
 from app.extensions import get_redis, redis_key
-from app.ops.lanes import Lane
 from app.spotify.errors import SpotifyError
 from app.spotify.limiter import LimiterBusyError
-from worker.batch import Sender, fetch_batch, note_rate_limit
-from worker.claims import Claim
-from worker.job import FetchRequest, Outcome, RequeueError, cache_times, is_fresh, settle
+from worker.batch import Sender, fetch_batch
+from worker.failures import failure_outcome, note_rate_limit
+from worker.job import FetchRequest, Outcome, RequeueError, is_fresh
+from worker.lanes import Lane
 from worker.service import SpotifyService, spotify_service
-from worker.store import store_album
+from worker.store import cache_times, store_answer
 
 
 def _fetch_single(service: SpotifyService, claim: Claim, request: FetchRequest) -> Outcome:
@@ -37,11 +38,11 @@ def _fetch_single(service: SpotifyService, claim: Claim, request: FetchRequest) 
         data = service.client.album(spotify_id)
     except (SpotifyError, LimiterBusyError) as exc:
         note_rate_limit(service, exc)
-        settled = settle(exc, request, spotify_id)
+        settled = failure_outcome(exc, request, spotify_id)
         if isinstance(settled, RequeueError):
             raise settled from exc
         return settled
-    store_album(request.album_id, spotify_id, data)
+    store_answer(request.album_id, spotify_id, data)
     return Outcome.REFRESHED
 
 

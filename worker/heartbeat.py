@@ -1,5 +1,7 @@
 """Workers say they are alive: a Redis sorted set of worker names scored by Redis time.
 
+This module writes the beats (`install`, `Heartbeat`) and reads them (`alive_workers`).
+
 `/healthz` reads it in one round trip instead of pinging workers over the broker
 (which costs half a second); a worker that stops beating is reported gone within
 three missed beats, and a worker that shuts down cleanly removes itself at once.
@@ -16,21 +18,33 @@ import redis
 from celery.signals import worker_ready, worker_shutdown
 from flask import Flask
 
-from app.extensions import make_redis_client
-from app.ops.health import heartbeat_key
+from app.extensions import make_redis_client, redis_key
+from app.redis_lua import with_clock
 from worker.queue import keep_feeding
 
 log = logging.getLogger(__name__)
 
+
+def heartbeat_key(prefix: str | None = None) -> str:
+    """Worker name -> last beat (ms, Redis clock); a worker's thread passes its prefix."""
+    return f"{redis_key('') if prefix is None else prefix}workers:heartbeat"
+
+
 # Beat with Redis's clock, and forget members silent for ARGV[2] ms (dead workers).
-_BEAT = """
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
+_BEAT = with_clock("""
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return now
-"""
+""")
+_ALIVE = with_clock("""
+return redis.call('ZCOUNT', KEYS[1], now - tonumber(ARGV[1]), '+inf')
+""")
+
+
+def alive_workers(client: redis.Redis, max_age: float) -> int:
+    """Workers whose last heartbeat is at most `max_age` seconds old (Redis's clock)."""
+    return int(cast(int, client.eval(_ALIVE, 1, heartbeat_key(), int(max_age * 1000))))  # pyright: ignore[reportUnknownMemberType]
 
 
 class Heartbeat:

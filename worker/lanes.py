@@ -1,22 +1,92 @@
-"""A large background run, fed to the background lane a few albums at a time.
+"""The two lanes of fetch work, and a large background run fed to one of them.
 
-`flask refresh-cache --enqueue` of 10,000 albums puts 10,000 ids in one sorted set,
-not 10,000 messages in the broker. A feeder task (`worker.tasks.feed_background`)
-moves at most BACKGROUND_WINDOW of them at a time into the background queue, so the
-lane stays short, `--cancel` is one delete, and progress is readable
-(`app.ops.lanes.run_status`). All state is in Redis, so a run survives a worker
-restart; the workers' heartbeat restarts a feeder that was lost with its worker.
+*Interactive*: a tile or album page viewed, a "Try again" click. *Background*:
+`refresh-cache`, `import-albums --no-skip-spotify`, stale-while-revalidate refreshes.
+Each lane is a Celery queue; workers take interactive first, and background calls
+leave a reserve of the shared token bucket to interactive ones.
+
+`flask refresh-cache --enqueue` of 10,000 albums puts 10,000 ids in one sorted set
+(`run_key()`), not 10,000 messages in the broker. A feeder task
+(`worker.tasks.feed_background`) moves at most BACKGROUND_WINDOW of them at a time into
+the background queue, so the lane stays short, `--cancel` is one delete, and progress
+is readable (`run_status`, for `flask cache-stats` and `/metrics`). All state is in
+Redis, so a run survives a worker restart; the workers' heartbeat restarts a feeder
+that was lost with its worker.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from typing import cast
+from dataclasses import dataclass
+from typing import Literal, cast
 
 import redis
 
-from app.ops.lanes import feeder_key, outstanding_key, run_key, run_meta_key
+from app.extensions import redis_key
+from app.redis_lua import with_clock
+
+Lane = Literal["interactive", "background"]
+LANES: tuple[Lane, ...] = ("interactive", "background")
+
+
+def run_key() -> str:
+    """Album ids still to feed, scored in the order asked for."""
+    return redis_key("refresh:run")
+
+
+def run_meta_key() -> str:
+    """total, done, started_at (epoch seconds)."""
+    return redis_key("refresh:run:meta")
+
+
+def outstanding_key() -> str:
+    """Album id -> when it was fed (ms, Redis clock)."""
+    return redis_key("refresh:outstanding")
+
+
+def feeder_key() -> str:
+    """Set while a feeder task is scheduled."""
+    return redis_key("refresh:feeder")
+
+
+@dataclass(frozen=True, slots=True)
+class RunStatus:
+    total: int  # albums in the run, including those done
+    done: int
+    waiting: int  # not yet fed to the background queue
+    in_lane: int  # fed, not finished
+
+    @property
+    def remaining(self) -> int:
+        return self.waiting + self.in_lane
+
+    def eta_seconds(self, rate_per_sec: float) -> float:
+        """Time to finish at the whole budget (the most background can get)."""
+        return self.remaining / rate_per_sec if rate_per_sec > 0 else 0.0
+
+
+def run_status(client: redis.Redis) -> RunStatus | None:
+    """The current background run, or None when there is none."""
+    pipe = client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
+    pipe.hgetall(run_meta_key())
+    pipe.zcard(run_key())
+    pipe.zcard(outstanding_key())
+    meta, waiting, in_lane = cast(tuple[dict[bytes, bytes], int, int], tuple(pipe.execute()))
+    if not meta and not waiting and not in_lane:
+        return None
+    total = int(meta.get(b"total", b"0"))
+    return RunStatus(total, int(meta.get(b"done", b"0")), int(waiting), int(in_lane))
+
+
+def queue_depths(client: redis.Redis) -> dict[Lane, int]:
+    """Messages waiting in each lane's Celery queue (the Redis broker keeps a list each,
+    named after the queue inside the broker's `global_keyprefix`, our REDIS_PREFIX)."""
+    pipe = client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
+    for lane in LANES:
+        pipe.llen(redis_key(lane))
+    return dict(zip(LANES, (int(n) for n in pipe.execute()), strict=True))
+
 
 FEEDER_TTL_SECONDS = 10  # a feeder renews this each tick; gone = lost with its worker
 # A fed album not finished by then is fed again (its task was lost with a worker, or
@@ -25,9 +95,7 @@ LOST_AFTER_MS = 20_000
 
 # Pop up to ARGV[1] ids into the outstanding set (scored with Redis time), after
 # putting fed albums older than ARGV[2] ms back at the front of the run.
-_TAKE = """
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
+_TAKE = with_clock("""
 local lost = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]))
 for _, id in ipairs(lost) do redis.call('ZADD', KEYS[1], 0, id) end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[2]))
@@ -40,7 +108,7 @@ for i = 1, #popped, 2 do
   table.insert(ids, popped[i])
 end
 return ids
-"""
+""")
 
 
 def add_to_run(client: redis.Redis, album_ids: Iterable[int]) -> int:

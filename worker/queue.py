@@ -13,12 +13,13 @@ from typing import Any
 from celery import Celery
 from flask import current_app
 
+from app.cache.fetch_lock import drop_queued, mark_queued
 from app.cache.lookup import Lookup
-from app.cache.queue import drop_queued_lock, mark_queued
 from app.extensions import get_redis
 from app.ops import counters
-from app.ops.lanes import Lane
 from worker import lanes
+from worker.job import FetchRequest
+from worker.lanes import Lane
 from worker.tasks import schedule_feeder, send_fetch_task
 
 
@@ -27,13 +28,13 @@ def enqueue_fetch(album_id: int, *, refresh: bool = False, lane: Lane = "interac
 
     The "queued" lock is short (FETCH_LOCK_SECONDS): if the task is lost, the lock
     lapses and the next poll queues another; a worker that starts the task holds
-    the album with a lease it renews (see worker.claims).
+    the album with a lease it renews (`app.cache.fetch_lock`).
     """
     if not mark_queued(album_id):
         return False
     requested_at = time.time() if refresh else None
-    if not send_fetch_task(album_id, refresh=refresh, requested_at=requested_at, lane=lane):
-        drop_queued_lock(album_id)
+    if not send_fetch_task(FetchRequest(album_id, refresh, requested_at), lane=lane):
+        drop_queued(album_id)
         return False
     counters.incr(counters.FETCH_QUEUED)
     return True

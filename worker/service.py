@@ -17,9 +17,9 @@ from flask import Flask, current_app
 from redis import Redis
 
 from app.ops import counters
-from app.ops.lanes import Lane
 from app.spotify.client import SpotifyClient, SpotifySettings
 from app.spotify.limiter import Limiter
+from worker.lanes import Lane
 
 EXTENSION = "spotify"
 

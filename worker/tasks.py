@@ -11,10 +11,10 @@ from flask import current_app
 
 from app.config import setting
 from app.extensions import get_redis
-from app.ops.lanes import Lane
 from worker import lanes
 from worker.fetch import fetch_album
 from worker.job import FetchRequest, Outcome, RequeueError
+from worker.lanes import Lane
 
 log = logging.getLogger(__name__)
 # The names messages carry: stable, so tasks queued before a deploy still route.
@@ -58,14 +58,7 @@ def fetch_album_task(
         log.warning("album %s: Redis unavailable (%s); left for the next view", album_id, exc)
         return Outcome.SKIPPED.value
     except RequeueError as exc:
-        again = exc.request
-        kwargs = {
-            "refresh": again.refresh,
-            "requested_at": again.requested_at,
-            "failures": again.failures,
-            "lane": lane,
-            "in_run": in_run,
-        }
+        kwargs = _task_kwargs(exc.request, lane, in_run)
         raise self.retry(countdown=exc.countdown, kwargs=kwargs, queue=lane) from exc
     if in_run:
         lanes.finished(get_redis(), album_id)
@@ -84,14 +77,24 @@ def feed_background_task() -> int:
     requested_at = lanes.started_at(client)
     fed = lanes.take_for_lane(client, int(setting("BACKGROUND_WINDOW")))
     for album_id in fed:
-        send_fetch_task(
-            album_id, refresh=True, requested_at=requested_at, lane="background", in_run=True
-        )
+        request = FetchRequest(album_id, refresh=True, requested_at=requested_at)
+        send_fetch_task(request, lane="background", in_run=True)
     if lanes.active(client):
         _task(feed_background_task).apply_async(countdown=FEED_INTERVAL_SECONDS)
     else:
         lanes.end_run(client)
     return len(fed)
+
+
+def _task_kwargs(request: FetchRequest, lane: Lane, in_run: bool) -> dict[str, Any]:
+    """`fetch_album_task`'s keyword arguments for `request` (what its messages carry)."""
+    kwargs: dict[str, Any] = {"refresh": request.refresh, "requested_at": request.requested_at}
+    if request.failures:
+        kwargs["failures"] = request.failures
+    kwargs["lane"] = lane
+    if in_run:
+        kwargs["in_run"] = True
+    return kwargs
 
 
 def _task(task: Any) -> Task[Any, Any]:
@@ -102,18 +105,15 @@ def _task(task: Any) -> Task[Any, Any]:
 
 
 def send_fetch_task(
-    album_id: int,
+    request: FetchRequest,
     *,
-    refresh: bool = False,
-    requested_at: float | None = None,
     countdown: float = 0.0,
     lane: Lane = "interactive",
     in_run: bool = False,
 ) -> bool:
     """Put one fetch task on its lane's queue; False (logged) when the broker refuses it."""
-    kwargs: dict[str, Any] = {"refresh": refresh, "requested_at": requested_at, "lane": lane}
-    if in_run:
-        kwargs["in_run"] = True
+    album_id = request.album_id
+    kwargs = _task_kwargs(request, lane, in_run)
     options: dict[str, Any] = {"countdown": countdown} if countdown else {}
     try:
         _task(fetch_album_task).apply_async(
@@ -131,7 +131,7 @@ def send_fetch_task(
 
 def send_refresh_task(album_id: int, requested_at: float, countdown: float) -> bool:
     """An album a batch took but could not fetch: its own task, a refresh as of now."""
-    return send_fetch_task(album_id, refresh=True, requested_at=requested_at, countdown=countdown)
+    return send_fetch_task(FetchRequest(album_id, True, requested_at), countdown=countdown)
 
 
 def schedule_feeder() -> bool:

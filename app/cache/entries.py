@@ -1,52 +1,21 @@
-"""What an album row says is cached, and the Redis entries that mirror it.
-
-`row_state` is the one place that decides an album's cache state for a kind of data
-("ready", "no cover on Spotify", "retry at"); the read path, the catalog's tiles and
-pages, and the Redis entries written after a fetch all follow it.
-"""
+"""The Redis entries that mirror an album row, following its state (`app.cache.states`)."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import redis
 
 from app.cache.keys import KINDS, Kind, encode, entry_key
+from app.cache.states import as_datetime, row_state
 from app.config import setting
 from app.extensions import available_redis, mark_redis_down
-from app.models import Album, FetchStatus, as_utc
+from app.models import Album
 
 log = logging.getLogger(__name__)
-State = Literal["ready", "not_found", "error", "missing", "no_spotify"]
 Entries = dict[Kind, tuple[dict[str, Any], int]]  # kind -> (entry, TTL in seconds)
-
-
-@dataclass(frozen=True, slots=True)
-class RowState:
-    """One kind of an album's Spotify data, as its row has it.
-
-    ready: cached; not_found: Spotify has no such album (or, for the cover, the album
-    has no image); error: a fetch failed, nobody fetches it again before `retry_at`;
-    missing: not fetched yet (or its failure has expired); no_spotify: no link.
-    """
-
-    state: State
-    retry_at: datetime | None = None
-
-
-def as_datetime(value: Any) -> datetime | None:
-    """A UTC datetime from a datetime or an ISO string (Redis entries hold strings)."""
-    if isinstance(value, datetime):
-        return as_utc(value)
-    if isinstance(value, str):
-        try:
-            return as_utc(datetime.fromisoformat(value))
-        except ValueError:
-            return None
-    return None
 
 
 def _ttl(kind: Kind) -> int:
@@ -56,33 +25,6 @@ def _ttl(kind: Kind) -> int:
 def is_stale(cached_at: Any, kind: Kind) -> bool:
     when = as_datetime(cached_at)
     return when is None or datetime.now(UTC) - when > timedelta(seconds=_ttl(kind))
-
-
-def row_state(album: Album, kind: Kind) -> RowState:
-    if not album.spotify_album_id:
-        return RowState("no_spotify")
-    if kind == "cover" and album.spotify_cover_url and album.spotify_cover_cached_at:
-        return RowState("ready")
-    if (
-        kind == "metadata"
-        and album.spotify_metadata_json is not None
-        and album.spotify_metadata_cached_at
-    ):
-        return RowState("ready")
-    status = album.spotify_fetch_status
-    retry_at = as_datetime(album.spotify_next_retry_at)
-    if retry_at is not None and retry_at <= datetime.now(UTC):
-        retry_at = None
-    if status == FetchStatus.NOT_FOUND:
-        return RowState("not_found", retry_at)
-    # The timestamp, not the JSON (a CHECK keeps them together): grid pages do not load
-    # the track lists of their tiles.
-    metadata_stored = album.spotify_metadata_cached_at is not None
-    if status == FetchStatus.OK and kind == "cover" and metadata_stored:
-        return RowState("not_found")  # Spotify answered, but with no usable image
-    if status == FetchStatus.ERROR and retry_at is not None:
-        return RowState("error", retry_at)
-    return RowState("missing")
 
 
 def _ready_entry(album: Album, kind: Kind) -> dict[str, Any]:

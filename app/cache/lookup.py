@@ -2,7 +2,7 @@
 
 Web requests call only this package; it never calls Spotify. A lookup that finds
 nothing usable says so (`Lookup.fetch`), and the caller asks the worker package to
-queue a fetch (`worker.queue.enqueue_fetch`), so the read path never imports the worker.
+queue a fetch (`worker.queue.fetch_if_needed`), so the read path never imports the worker.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import redis
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
-from app.cache.entries import as_datetime, entries_from_row, is_stale, write_entries
+from app.cache.entries import entries_from_row, is_stale, write_entries
 from app.cache.keys import Kind, decode, encode, entry_key
+from app.cache.states import as_datetime, cover_images
 from app.config import setting
 from app.extensions import available_redis, db, mark_redis_down, redis_key
 from app.models import Album
 from app.ops import counters
-from app.spotify.images import image_allowed
 from app.spotify.limiter import cooldown_remaining, limiter_key
 
 Status = Literal["ready", "pending", "unavailable", "no_spotify"]
@@ -56,10 +56,8 @@ def _from_entry(album_id: int, kind: Kind, entry: dict[str, Any]) -> Lookup | No
     spotify_id = entry.get("spotify_id")
     sid = spotify_id if isinstance(spotify_id, str) else None
     if status == "ready":
-        if kind == "cover":
-            allowed: tuple[str, ...] = setting("SPOTIFY_IMAGE_HOSTS")
-            if not image_allowed(str(entry.get("cover_url", "")), allowed):
-                return None
+        if kind == "cover" and not cover_images(entry.get("images"), entry.get("cover_url")):
+            return None  # no image a page may show (the allow-list changed since)
         return Lookup(album_id, "ready", entry, spotify_id=sid)
     if status == "not_found":
         return Lookup(album_id, "unavailable", reason="not_found", spotify_id=sid)

@@ -4,39 +4,31 @@ rendered, or from a cache lookup when the cover-art fragment is polled."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from app.cache.entries import row_state
 from app.cache.lookup import Lookup
-from app.catalog.polling import Messages, Polling, from_lookup, from_row
-from app.config import setting
+from app.cache.states import cover_images, row_state
+from app.catalog.polling import Messages, Polling, Waits, from_lookup, from_row
 from app.models import Album
-from app.spotify.images import allowed_images, images_from_json, pick_src
+from app.spotify.images import pick_src
 
 ENDPOINT = "catalog.cover_art"
+# A tile's few words: no link, not found, failing, slow (Messages' order).
 COVER_MESSAGES = Messages(
-    no_spotify="No Spotify link",
-    not_found="No cover on Spotify",
-    failing="Cover unavailable right now",
-    slow="Cover is taking long",
+    "No Spotify link", "No cover on Spotify", "Cover unavailable right now", "Cover is taking long"
 )
 
 
 @dataclass(frozen=True, slots=True)
-class CoverView:
+class CoverView(Waits):
     alt: str
     src: str | None = None
     srcset: str = ""
     waiting: Polling | None = None  # None: the image is ready
 
-    @property
-    def state(self) -> Literal["ready", "pending", "unavailable", "no-spotify"]:
-        return "ready" if self.waiting is None else self.waiting.state
-
 
 def ready_view(raw: list[dict[str, Any]] | None, fallback: str | None, alt: str) -> CoverView:
-    allowed: tuple[str, ...] = setting("SPOTIFY_IMAGE_HOSTS")
-    images = allowed_images(images_from_json(raw, fallback), allowed)
+    images = cover_images(raw, fallback)
     if not images:
         return CoverView(alt, waiting=Polling("unavailable", "Cover unavailable"))
     srcset = ", ".join(f"{i.url} {i.width}w" for i in images if i.width)

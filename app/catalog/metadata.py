@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from app.cache.entries import row_state
 from app.cache.lookup import Lookup
-from app.catalog.polling import Messages, Polling, from_lookup, from_row
+from app.cache.states import row_state
+from app.catalog.polling import Messages, Polling, Waits, from_lookup, from_row
 from app.models import Album
 
 ENDPOINT = "catalog.metadata"
@@ -20,13 +20,9 @@ METADATA_MESSAGES = Messages(
 
 
 @dataclass(frozen=True, slots=True)
-class MetadataView:
+class MetadataView(Waits):
     metadata: dict[str, Any] = field(default_factory=lambda: dict[str, Any]())
     waiting: Polling | None = None  # None: the track list is ready
-
-    @property
-    def state(self) -> Literal["ready", "pending", "unavailable", "no-spotify"]:
-        return "ready" if self.waiting is None else self.waiting.state
 
     @property
     def total_ms(self) -> int:

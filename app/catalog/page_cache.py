@@ -11,19 +11,16 @@ clock, not on an event). The same key is the page's ETag: a browser revalidating
 from __future__ import annotations
 
 import hashlib
-import logging
 import time
 from collections.abc import Callable
 
-import redis
 from flask import request
 from werkzeug.wrappers import Response
 
 from app.cache import versions
+from app.cache.memo import remembered
 from app.config import setting
-from app.extensions import available_redis, mark_redis_down, redis_key
-
-log = logging.getLogger(__name__)
+from app.extensions import redis_key
 
 
 def _fingerprint(variant: str, seconds: int) -> str | None:
@@ -43,22 +40,8 @@ def cached_page(variant: str, render: Callable[[], str]) -> Response:
     fingerprint = _fingerprint(variant, seconds)
     if fingerprint is not None and fingerprint in request.if_none_match:
         return _response("", fingerprint, status=304)
-    client = available_redis() if fingerprint is not None else None
-    key = redis_key(f"catalog:page:{fingerprint}")
-    if client is not None:
-        try:
-            html = client.get(key)
-            if isinstance(html, bytes):
-                return _response(html.decode(), fingerprint)
-        except redis.RedisError:
-            mark_redis_down()
-            client = None
-    body = render()
-    if client is not None:
-        try:
-            client.set(key, body, ex=seconds)
-        except redis.RedisError:
-            mark_redis_down()
+    key = redis_key(f"catalog:page:{fingerprint}") if fingerprint is not None else None
+    body = remembered(key, seconds, render)
     return _response(body, fingerprint)
 
 

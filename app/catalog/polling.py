@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from flask import url_for
 
-from app.cache.entries import RowState
 from app.cache.lookup import Lookup
+from app.cache.states import RowState
 from app.config import setting
 
 POLL_GROWTH = 1.3
@@ -18,6 +18,7 @@ POLL_MAX_DELAY = 3.0
 POLL_STEADY = 8
 POLL_GIVE_UP_AFTER = 30.0  # seconds of polling before showing "unavailable" + retry
 Waiting = Literal["pending", "unavailable", "no-spotify"]
+ViewState = Literal["ready", "pending", "unavailable", "no-spotify"]
 
 
 def poll_delay(attempt: int, retry_after: float | None, base: float) -> float | None:
@@ -64,6 +65,17 @@ class Polling:
     poll_url: str | None = None  # pending: the fragment to ask for next
     poll_trigger: str = ""  # htmx trigger for that request
     retry_url: str | None = None  # unavailable for now: a "try again" control
+
+
+class Waits:
+    """A fragment's view: ready, or `waiting` says where it stands (`data-*-state`)."""
+
+    __slots__ = ()
+    waiting: Polling | None
+
+    @property
+    def state(self) -> ViewState:
+        return "ready" if self.waiting is None else self.waiting.state
 
 
 def from_row(

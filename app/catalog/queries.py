@@ -14,13 +14,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, TypeVar, cast
 
-import redis
 from flask import g
 from sqlalchemy import ColumnElement, Select, case, func, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.cache import versions
-from app.extensions import available_redis, db, mark_redis_down, redis_key
+from app.cache.memo import remembered
+from app.extensions import db, redis_key
 from app.models import Album, Genre, album_genres, name_key, search_fold
 
 log = logging.getLogger(__name__)
@@ -153,24 +153,9 @@ def filtered(stmt: S, filters: CatalogFilters) -> S:
 def _cached_json(name: str, compute: Callable[[], Any]) -> Any:
     """A JSON value cached in Redis under the catalog's version; computed without Redis."""
     version = versions.current()
-    client = available_redis() if version is not None else None
     # Only the albums version: an arriving cover changes no total and no menu.
-    key = redis_key(f"catalog:{name}:{version[0] if version else 0}")
-    if client is not None:
-        try:
-            raw = client.get(key)
-            if raw is not None:
-                return json.loads(raw)  # pyright: ignore[reportArgumentType]
-        except redis.RedisError:
-            mark_redis_down()
-            client = None
-    value = compute()
-    if client is not None:
-        try:
-            client.set(key, json.dumps(value), ex=CACHE_SECONDS)
-        except redis.RedisError:
-            mark_redis_down()
-    return value
+    key = redis_key(f"catalog:{name}:{version[0]}") if version is not None else None
+    return json.loads(remembered(key, CACHE_SECONDS, lambda: json.dumps(compute())))
 
 
 def count_albums(filters: CatalogFilters) -> int:

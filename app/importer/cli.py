@@ -8,7 +8,7 @@ import sys
 import click
 from sqlalchemy import select
 
-from app.cache.entries import forget
+from app.cache.states import missing_cover
 from app.config import setting
 from app.extensions import db
 from app.importer.rows import ImportFatalError
@@ -30,18 +30,13 @@ def _read_source(csv_path: str | None, sheet: str | None, worksheet: str | None)
 
 def _queue_fetches(album_ids: set[int]) -> int:
     """Queue a background fetch for imported albums with a link but no cached cover."""
-    if not album_ids:
-        return 0
-    ids = sorted(
-        db.session.execute(
-            select(Album.id).where(
-                Album.spotify_album_id.is_not(None),
-                Album.spotify_cover_cached_at.is_(None),
-            )
-        ).scalars()
-    )
-    wanted = [i for i in ids if i in album_ids]
-    return start_background_run(wanted)
+    wanted: list[int] = []
+    ordered = sorted(album_ids)
+    for start in range(0, len(ordered), 500):  # bounded IN lists, for SQLite's sake
+        chunk = ordered[start : start + 500]
+        stmt = select(Album.id).where(Album.id.in_(chunk), missing_cover()).order_by(Album.id)
+        wanted.extend(db.session.execute(stmt).scalars())
+    return start_background_run(wanted) if wanted else 0
 
 
 def _print_result(result: ImportResult, *, dry_run: bool) -> None:
@@ -104,8 +99,6 @@ def import_albums(
         click.echo(f"Error: {exc}. Nothing was imported.", err=True)
         sys.exit(1)
     _print_result(result, dry_run=dry_run)
-    if not dry_run:
-        forget(result.stale_cache_ids)
     if skip_spotify or dry_run:
         log.info("import made no Spotify calls")
         click.echo("Spotify: no calls made; covers are fetched when albums are viewed.")

@@ -9,22 +9,24 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from app.cache import versions as catalog_versions
+from app.cache.entries import forget
 from app.importer.rows import ImportFatalError, RowError, parse_table
 from app.importer.sources import Table
-from app.importer.upsert import upsert_albums
+from app.importer.upsert import UpsertCounts, upsert_albums
 
 
 @dataclass(slots=True)
-class ImportResult:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    removed: int = 0
+class ImportResult(UpsertCounts):
+    """The upsert's counts, plus what validating the rows found."""
+
     errors: list[RowError] = field(default_factory=lambda: list[RowError]())
     warnings: list[RowError] = field(default_factory=lambda: list[RowError]())
     columns: str = ""
-    album_ids: set[int] = field(default_factory=lambda: set[int]())
-    stale_cache_ids: list[int] = field(default_factory=lambda: list[int]())
+
+    @property
+    def album_ids(self) -> set[int]:
+        """Every album the import created or matched."""
+        return self.seen_album_ids
 
     @property
     def skipped(self) -> int:
@@ -47,12 +49,21 @@ def run_import(
     progress: Callable[[int], None] | None = None,
     strict: bool = False,
 ) -> ImportResult:
-    """Import `table`; commit unless `dry_run`. Any exception rolls everything back."""
+    """Import `table`; commit unless `dry_run`. Any exception rolls everything back.
+
+    After a commit, the Redis entries of albums whose Spotify data was cleared or
+    removed are dropped too (so this needs an app context, as the session does).
+    """
     parsed = parse_table(table.headers, table.records, strict=strict)
     result = ImportResult(errors=parsed.errors, warnings=parsed.warnings, columns=parsed.columns)
     try:
-        counts = upsert_albums(
-            session, parsed.rows, batch_size=batch_size, prune=prune, progress=progress
+        upsert_albums(
+            session,
+            parsed.rows,
+            batch_size=batch_size,
+            prune=prune,
+            progress=progress,
+            counts=result,
         )
         if dry_run:
             session.rollback()
@@ -67,10 +78,6 @@ def run_import(
     except BaseException:
         session.rollback()
         raise
-    result.created = counts.created
-    result.updated = counts.updated
-    result.unchanged = counts.unchanged
-    result.removed = counts.removed
-    result.album_ids = counts.seen_album_ids
-    result.stale_cache_ids = counts.stale_cache_ids
+    if not dry_run:
+        forget(result.stale_cache_ids)
     return result

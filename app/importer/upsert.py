@@ -284,9 +284,14 @@ def upsert_albums(
     batch_size: int = 1000,
     prune: bool = False,
     progress: Callable[[int], None] | None = None,
+    counts: UpsertCounts | None = None,
 ) -> UpsertCounts:
-    """Create, update or keep each album; with `prune`, remove the ones not in `rows`."""
-    counts = UpsertCounts()
+    """Create, update or keep each album; with `prune`, remove the ones not in `rows`.
+
+    The counts go into `counts` when given (a fresh UpsertCounts otherwise), which is
+    returned.
+    """
+    counts = UpsertCounts() if counts is None else counts
     batch: list[AlbumRow] = []
     for row in rows:
         batch.append(row)

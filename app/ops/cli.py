@@ -10,8 +10,8 @@ import click
 
 from app.config import setting
 from app.ops.counters import LIMITER_WAIT_SECONDS, RATE_LIMITED
-from app.ops.lanes import LANES, RunStatus
 from app.ops.report import collect
+from worker.lanes import LANES, RunStatus
 
 
 def _run_json(run: RunStatus | None, rate: float) -> dict[str, float] | None:

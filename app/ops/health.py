@@ -6,29 +6,16 @@ ping workers over the broker.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-import redis
 from flask import Blueprint
 from sqlalchemy import text
 
 from app.config import setting
-from app.extensions import db, get_redis, redis_key
+from app.extensions import db, get_redis
+from worker.heartbeat import alive_workers
 
 bp = Blueprint("health", __name__)
-# Worker name -> time of its last beat in ms (Redis clock); written by worker/heartbeat.py.
-
-
-def heartbeat_key(prefix: str | None = None) -> str:
-    """Worker name -> last beat (ms, Redis clock); a worker's thread passes its prefix."""
-    return f"{redis_key('') if prefix is None else prefix}workers:heartbeat"
-
-
-_ALIVE = """
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-return redis.call('ZCOUNT', KEYS[1], now - tonumber(ARGV[1]), '+inf')
-"""
 
 
 def _check_database() -> str:
@@ -45,11 +32,6 @@ def _check_redis() -> str:
     except Exception as exc:
         return f"error: {type(exc).__name__}"
     return "ok"
-
-
-def alive_workers(client: redis.Redis, max_age: float) -> int:
-    """Workers whose last heartbeat is at most `max_age` seconds old (Redis's clock)."""
-    return int(cast(int, client.eval(_ALIVE, 1, heartbeat_key(), int(max_age * 1000))))
 
 
 def _check_worker() -> str:

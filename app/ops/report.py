@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 import redis
 from sqlalchemy import ColumnElement, case, func, select
 
+from app.cache.states import state_sql
 from app.extensions import db, get_redis
-from app.models import Album, FetchStatus
+from app.models import Album
 from app.ops import counters
 from app.ops.counters import Counters
-from app.ops.lanes import Lane, RunStatus, queue_depths, run_status
+from worker.lanes import Lane, RunStatus, queue_depths, run_status
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,8 @@ class CacheStats:
 
 
 def album_counts() -> AlbumCounts:
-    linked = Album.spotify_album_id.is_not(None)
+    """Albums by cache state, counted with the one definition (`app.cache.states`)."""
+    cover, metadata = state_sql("cover"), state_sql("metadata")
 
     def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
@@ -54,12 +56,12 @@ def album_counts() -> AlbumCounts:
     row = db.session.execute(
         select(
             func.count(),
-            count_if(linked),
-            count_if(Album.spotify_cover_cached_at.is_not(None)),
-            count_if(Album.spotify_metadata_cached_at.is_not(None)),
-            count_if(Album.spotify_fetch_status == FetchStatus.NOT_FOUND.value),
-            count_if(Album.spotify_fetch_status == FetchStatus.ERROR.value),
-            count_if(linked & Album.spotify_fetch_status.is_(None)),
+            count_if(cover != "no_spotify"),
+            count_if(cover == "ready"),
+            count_if(metadata == "ready"),
+            count_if(cover == "not_found"),
+            count_if(cover == "error"),
+            count_if(cover == "missing"),
         ).select_from(Album)
     ).one()
     return AlbumCounts(*(int(v) for v in row))

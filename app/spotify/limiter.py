@@ -18,6 +18,8 @@ from typing import Literal, cast
 
 import redis
 
+from app.redis_lua import with_clock
+
 WaitReason = Literal["cooldown", "concurrency", "rate"]
 
 
@@ -26,9 +28,7 @@ def limiter_key(namespace: str, name: str) -> str:
     return f"{namespace}spotify:limiter:{name}"
 
 
-_ACQUIRE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+_ACQUIRE = with_clock("""
 local cooldown = redis.call('PTTL', KEYS[2])
 if cooldown > 0 then return {0, cooldown, 1} end
 local rate = tonumber(ARGV[1]) / 1000
@@ -57,7 +57,7 @@ if max_in_flight > 0 then
   redis.call('ZADD', KEYS[3], now + tonumber(ARGV[4]), ARGV[5])
 end
 return {1, 0, 0}
-"""
+""")
 
 # Extend the cooldown, never shorten it: the longest Retry-After wins.
 _COOLDOWN = """
@@ -155,9 +155,6 @@ class Limiter:
         """Stop every worker for `seconds` (extends, never shortens, a cooldown)."""
         ms = max(1, int(seconds * 1000))
         return bool(self._cooldown(keys=[self.cooldown_key], args=[ms, reason]))
-
-    def cooldown_remaining(self) -> float:
-        return cooldown_remaining(self.redis, self.cooldown_key)
 
 
 def cooldown_remaining(client: redis.Redis, key: str) -> float:

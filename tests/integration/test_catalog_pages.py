@@ -13,9 +13,8 @@ from flask.testing import FlaskClient
 from app.extensions import db, get_redis
 from app.importer.service import run_import
 from app.importer.sources import Table
-from app.ops.health import heartbeat_key
 from tests.helpers import add_album
-from worker.heartbeat import Heartbeat
+from worker.heartbeat import Heartbeat, heartbeat_key
 
 
 def tile_ids(html: str) -> list[int]:

@@ -13,7 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import delete
 
-from app.cache.keys import entry_key, lock_key
+from app.cache.fetch_lock import lock_key
+from app.cache.keys import entry_key
 from app.extensions import db, get_redis, make_redis_client, set_redis
 from app.models import Album, FetchStatus
 from tests.helpers import add_album

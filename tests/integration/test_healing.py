@@ -22,6 +22,7 @@ from app.spotify.limiter import limiter_key
 from tests.helpers import add_album
 from tests.pipeline import Pipeline, Worker, celery_of, get_json, short_id, wait_all, wait_for
 from tools import embedded_redis
+from worker.job import FetchRequest
 from worker.tasks import send_fetch_task
 
 pytestmark = [pytest.mark.celery, pytest.mark.xdist_group("pipeline")]
@@ -111,8 +112,8 @@ def test_duplicate_tasks_for_one_album_make_one_spotify_call(
     album = cold_albums(1)[0]
     with pipe.app.app_context():
         for _ in range(6):  # as after a redelivery, a re-queue and a retry click at once
-            assert send_fetch_task(album.id)
-        assert send_fetch_task(album.id, refresh=True, requested_at=time.time())
+            assert send_fetch_task(FetchRequest(album.id))
+        assert send_fetch_task(FetchRequest(album.id, refresh=True, requested_at=time.time()))
 
     assert wait_for(pipe_client, album.id)["status"] == "ready"
     time.sleep(1)  # let every duplicate run

@@ -17,8 +17,8 @@ from app.extensions import db, get_redis
 from app.importer.service import run_import
 from app.importer.sources import Table
 from app.models import Album
-from app.ops.lanes import run_status
 from tests.pipeline import Pipeline, Worker, short_id, wait_all
+from worker.lanes import run_status
 from worker.queue import cancel_background_run, start_background_run
 
 pytestmark = [pytest.mark.celery, pytest.mark.xdist_group("pipeline")]

@@ -8,11 +8,10 @@ import pytest
 import redis
 
 from app import create_app
-from app.cache.keys import lock_key, pending_key
+from app.cache.fetch_lock import Claim, lock_key, pending_key
 from app.config import TestConfig
 from worker.batch import _hand_back  # pyright: ignore[reportPrivateUsage]
-from worker.claims import Claim
-from worker.job import transient_backoff
+from worker.failures import transient_backoff
 
 
 @pytest.fixture
