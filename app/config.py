@@ -60,6 +60,15 @@ def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def _env_list(name: str, default: str) -> tuple[str, ...]:
+    """A comma-separated setting, lower-cased, blanks dropped."""
+    return tuple(item.strip().lower() for item in _env(name, default).split(",") if item.strip())
+
+
+# Every cover source there is, in the default order (app/sources, worker/resolve.py).
+COVER_SOURCES = ("spotify", "spotify-search", "deezer", "coverartarchive")
+
+
 def normalise_database_url(url: str) -> str:
     """Pick the psycopg 3 driver for plain `postgres://` / `postgresql://` URLs."""
     for prefix in ("postgres://", "postgresql://"):
@@ -112,6 +121,7 @@ class Config:
         self.SECRET_KEY: str = _env("SECRET_KEY", "dev-only-not-secret")
         self._read_storage()
         self._read_spotify()
+        self._read_sources()
         self._read_cache_and_fetching()
         self._read_web()
 
@@ -170,10 +180,56 @@ class Config:
             "SPOTIFY_BACKGROUND_RESERVE", max(0, self.SPOTIFY_BURST - 1)
         )
         self.SPOTIFY_BATCH: str = _env_choice("SPOTIFY_BATCH", "auto", ("auto", "on", "off"))
-        self.SPOTIFY_IMAGE_HOSTS: tuple[str, ...] = tuple(
-            host.strip().lower()
-            for host in _env("SPOTIFY_IMAGE_HOSTS", "i.scdn.co").split(",")
-            if host.strip()
+        # Spotify serves covers from i.scdn.co and from *.spotifycdn.com hosts.
+        self.SPOTIFY_IMAGE_HOSTS: tuple[str, ...] = _env_list(
+            "SPOTIFY_IMAGE_HOSTS", "i.scdn.co,*.spotifycdn.com"
+        )
+
+    def _read_sources(self) -> None:
+        """The cover sources after Spotify's album lookup (see app/sources)."""
+        self.COVER_SOURCES: tuple[str, ...] = _env_list("COVER_SOURCES", ",".join(COVER_SOURCES))
+        # Who to contact about our MusicBrainz traffic (its User-Agent rule): required for
+        # the coverartarchive source, which is left out without it.
+        self.COVER_CONTACT: str = _env("COVER_CONTACT", "")
+        self.DEEZER_API_BASE: str = _env("DEEZER_API_BASE", "https://api.deezer.com/")
+        self.MUSICBRAINZ_API_BASE: str = _env(
+            "MUSICBRAINZ_API_BASE", "https://musicbrainz.org/ws/2/"
+        )
+        self.COVERARTARCHIVE_BASE: str = _env(
+            "COVERARTARCHIVE_BASE", "https://coverartarchive.org/"
+        )
+        self.DEEZER_IMAGE_HOSTS: tuple[str, ...] = _env_list(
+            "DEEZER_IMAGE_HOSTS", "cdn-images.dzcdn.net,e-cdns-images.dzcdn.net"
+        )
+        # Cover Art Archive URLs answer 307 to an archive.org host (CSP checks both).
+        self.COVERARTARCHIVE_IMAGE_HOSTS: tuple[str, ...] = _env_list(
+            "COVERARTARCHIVE_IMAGE_HOSTS", "coverartarchive.org,archive.org,*.archive.org"
+        )
+        # Deezer allows about 50 requests per 5 s per IP; MusicBrainz 1 per second.
+        self.DEEZER_RATE_PER_SEC: float = _env_float("DEEZER_RATE_PER_SEC", 8.0)
+        self.DEEZER_BURST: int = _env_int("DEEZER_BURST", 10)
+        self.MUSICBRAINZ_RATE_PER_SEC: float = _env_float("MUSICBRAINZ_RATE_PER_SEC", 0.9)
+        self.MUSICBRAINZ_BURST: int = _env_int("MUSICBRAINZ_BURST", 1)
+        # "No cover" from a source is remembered this long: nothing is asked twice.
+        self.COVER_NOT_FOUND_TTL: int = _env_int("COVER_NOT_FOUND_TTL", 14 * 24 * 3600)
+        # Consecutive failures of one source that open its circuit for a while.
+        self.SOURCE_CIRCUIT_FAILURES: int = _env_int("SOURCE_CIRCUIT_FAILURES", 5)
+        self.SOURCE_CIRCUIT_SECONDS: float = _env_float("SOURCE_CIRCUIT_SECONDS", 30.0)
+        enabled = self.enabled_sources()
+        self.IMAGE_HOSTS: tuple[str, ...] = tuple(
+            dict.fromkeys(
+                (
+                    *self.SPOTIFY_IMAGE_HOSTS,
+                    *(self.DEEZER_IMAGE_HOSTS if "deezer" in enabled else ()),
+                    *(self.COVERARTARCHIVE_IMAGE_HOSTS if "coverartarchive" in enabled else ()),
+                )
+            )
+        )
+
+    def enabled_sources(self) -> tuple[str, ...]:
+        """COVER_SOURCES as they can run: the coverartarchive source needs COVER_CONTACT."""
+        return tuple(
+            name for name in self.COVER_SOURCES if name != "coverartarchive" or self.COVER_CONTACT
         )
 
     def _read_cache_and_fetching(self) -> None:
@@ -218,6 +274,12 @@ class Config:
 
     def validate(self) -> None:
         """Raise ConfigError when these settings cannot be used."""
+        unknown = [name for name in self.COVER_SOURCES if name not in COVER_SOURCES]
+        if unknown:
+            raise ConfigError(
+                f"COVER_SOURCES: unknown source {', '.join(unknown)}; "
+                f"the sources are {', '.join(COVER_SOURCES)}"
+            )
         token = urlsplit(self.SPOTIFY_TOKEN_URL)
         if token.scheme != "https" and token.hostname not in LOOPBACK:
             # The token request carries the client secret: plain http only to this machine.

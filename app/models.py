@@ -136,7 +136,7 @@ class Album(Base):
         UniqueConstraint("artist_id", "title_key", name="uq_albums_artist_title"),
         # A cached value and its timestamp are set together or not at all.
         CheckConstraint(
-            "(spotify_cover_url IS NULL) = (spotify_cover_cached_at IS NULL)",
+            "(cover_url IS NULL) = (cover_cached_at IS NULL)",
             name="cover_cache_consistent",
         ),
         CheckConstraint(
@@ -156,13 +156,21 @@ class Album(Base):
     year_key: Mapped[int] = mapped_column(Integer)
     year_desc_key: Mapped[int] = mapped_column(Integer)
     search_key: Mapped[str] = mapped_column(Text)
+    # The link the sheet gave; a Spotify search match is kept apart (never overwritten
+    # by a re-import unless the sheet now has a link).
     spotify_album_id: Mapped[str | None] = mapped_column(String(22), index=True)
+    spotify_match_id: Mapped[str | None] = mapped_column(String(22))
 
-    spotify_cover_url: Mapped[str | None] = mapped_column(String(URL_MAX), index=True)
-    spotify_cover_cached_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=True), index=True
-    )
-    spotify_images: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
+    # The cover, whichever source it came from (provider-neutral).
+    cover_source: Mapped[str | None] = mapped_column(String(32))
+    cover_url: Mapped[str | None] = mapped_column(String(URL_MAX), index=True)
+    cover_cached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    cover_images: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
+    # "none" (no source has a cover) or "error" (a source failed), until cover_retry_at.
+    cover_status: Mapped[str | None] = mapped_column(String(16))
+    cover_retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The last outcome per source: {source: {"outcome", "at", "retry_at"?, "ref"?}}.
+    cover_outcomes: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     spotify_metadata_json: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     spotify_metadata_cached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -186,9 +194,14 @@ class Album(Base):
     )
 
     @property
+    def spotify_id(self) -> str | None:
+        """The Spotify album this row stands for: the sheet's link, else a search match."""
+        return self.spotify_album_id or self.spotify_match_id
+
+    @property
     def spotify_link(self) -> str | None:
         """The album's page on Spotify (for attribution and the detail page)."""
-        return album_url(self.spotify_album_id) if self.spotify_album_id else None
+        return album_url(self.spotify_id) if self.spotify_id else None
 
     @property
     def cover_alt(self) -> str:
@@ -198,11 +211,17 @@ class Album(Base):
         return f"<Album {self.id} {self.title!r}>"
 
 
-# Cache columns cleared when an album's Spotify id changes.
+# Cache columns cleared when an album's Spotify id changes (its cover may have come
+# from the old link, and a search match no longer applies).
 SPOTIFY_CACHE_COLUMNS: tuple[str, ...] = (
-    "spotify_cover_url",
-    "spotify_cover_cached_at",
-    "spotify_images",
+    "spotify_match_id",
+    "cover_source",
+    "cover_url",
+    "cover_cached_at",
+    "cover_images",
+    "cover_status",
+    "cover_retry_at",
+    "cover_outcomes",
     "spotify_metadata_json",
     "spotify_metadata_cached_at",
     "spotify_fetch_status",

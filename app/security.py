@@ -1,7 +1,7 @@
 """Security headers on every response: a strict CSP and friends.
 
 Scripts only from this origin (htmx and one small file, no inline code), images from
-this origin and the allowed Spotify image hosts, no framing, no plugins.
+this origin and the allowed image hosts of the enabled cover sources, no framing, no plugins.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def content_security_policy(allowed_images: tuple[str, ...]) -> str:
 
 
 def register_security_headers(app: Flask) -> None:
-    policy = content_security_policy(cast(tuple[str, ...], app.config["SPOTIFY_IMAGE_HOSTS"]))
+    policy = content_security_policy(cast(tuple[str, ...], app.config["IMAGE_HOSTS"]))
 
     @app.after_request
     def secure(response: Response) -> Response:  # pyright: ignore[reportUnusedFunction]

@@ -146,7 +146,7 @@ def cached(album_ids: list[int]) -> tuple[dict[int, str], int]:
     """Spotify id of every album, and how many of `album_ids` have a cover cached."""
     rows = db.session.execute(select(Album.id, Album.spotify_album_id)).all()
     ready = db.session.execute(
-        select(Album.id).where(Album.id.in_(album_ids), Album.spotify_cover_cached_at.is_not(None))
+        select(Album.id).where(Album.id.in_(album_ids), Album.cover_cached_at.is_not(None))
     ).all()
     db.session.rollback()
     return {album_id: sid or "" for album_id, sid in rows}, len(ready)

@@ -277,7 +277,7 @@ def bench_window(bench: Bench, lines: list[str]) -> None:
             with app.app_context():
                 while time.monotonic() - started < 180:
                     left = db.session.execute(
-                        select(Album.id).where(Album.spotify_cover_cached_at.is_(None))
+                        select(Album.id).where(Album.cover_cached_at.is_(None))
                     ).first()
                     db.session.rollback()
                     if left is None:

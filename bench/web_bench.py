@@ -208,9 +208,9 @@ def cache_every_cover() -> None:
         updated = conn.execute(
             """
             UPDATE albums SET
-                spotify_cover_url = todo.image || '-300',
-                spotify_cover_cached_at = now(),
-                spotify_images = json_build_array(
+                cover_url = todo.image || '-300',
+                cover_cached_at = now(),
+                cover_images = json_build_array(
                     json_build_object('url', todo.image || '-640', 'width', 640, 'height', 640),
                     json_build_object('url', todo.image || '-300', 'width', 300, 'height', 300),
                     json_build_object('url', todo.image || '-64', 'width', 64, 'height', 64)
@@ -218,7 +218,7 @@ def cache_every_cover() -> None:
                 spotify_fetch_status = 'ok'
             FROM (
                 SELECT id, 'https://i.scdn.co/image/' || spotify_album_id AS image FROM albums
-                WHERE spotify_album_id IS NOT NULL AND spotify_cover_cached_at IS NULL
+                WHERE spotify_album_id IS NOT NULL AND cover_cached_at IS NULL
             ) AS todo
             WHERE albums.id = todo.id
             """
@@ -243,7 +243,7 @@ def describe_catalog() -> Catalog:
         albums, artists, genres, cached = one(
             "SELECT (SELECT count(*) FROM albums), (SELECT count(*) FROM artists),"
             " (SELECT count(*) FROM genres),"
-            " (SELECT count(*) FROM albums WHERE spotify_cover_cached_at IS NOT NULL)"
+            " (SELECT count(*) FROM albums WHERE cover_cached_at IS NOT NULL)"
         )
         # The catalog's search: title or artist name contains the term, any case.
         (matches,) = one(

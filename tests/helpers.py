@@ -57,9 +57,9 @@ def add_album(
         **sort_columns(title, artist, year),
     )
     if cover_url:
-        album.spotify_cover_url = cover_url
-        album.spotify_cover_cached_at = datetime.now(UTC)
-        album.spotify_images = [
+        album.cover_url = cover_url
+        album.cover_cached_at = datetime.now(UTC)
+        album.cover_images = [
             {"url": cover_url + "-640", "width": 640, "height": 640},
             {"url": cover_url, "width": 300, "height": 300},
             {"url": cover_url + "-64", "width": 64, "height": 64},

@@ -12,6 +12,8 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tools.deezer_sim import SimServer as DeezerSim
+from tools.musicbrainz_sim import SimServer as MusicBrainzSim
 from tools.spotify_sim import SimServer
 from tools.spotify_sim.albums import track_count
 from tools.workers import Worker, pipeline_env
@@ -93,6 +95,8 @@ class Pipeline:
     worker: Worker
     env: dict[str, str]
     log_dir: Path
+    deezer: DeezerSim
+    musicbrainz: MusicBrainzSim
 
 
 def short_id() -> str:

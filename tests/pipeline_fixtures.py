@@ -16,7 +16,14 @@ from app.extensions import db, get_redis
 from app.models import Album, Artist, Genre, album_genres
 from tests.pipeline import Pipeline, Worker, pipeline_env
 from tests.services import drop_postgres_database, postgres_database, redis_url
+from tools.deezer_sim import DeezerSettings
+from tools.deezer_sim import SimServer as DeezerSim
+from tools.musicbrainz_sim import MusicBrainzSettings
+from tools.musicbrainz_sim import SimServer as MusicBrainzSim
 from tools.spotify_sim import SimServer, SimSettings
+
+# The app's MusicBrainz limiter (0.9/s) against the real service's 1/s, as in production.
+RATE_PER_SEC = 1.0
 
 
 @pytest.fixture(scope="session")
@@ -25,8 +32,12 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     db_name = f"album_catalog_pipeline_{suffix}"
     database_url = postgres_database(db_name)
     queue_url = redis_url(pipeline=True)
-    with SimServer(SimSettings()) as sim:
-        env = pipeline_env(database_url, queue_url, sim.url)
+    with (
+        SimServer(SimSettings()) as sim,
+        DeezerSim(DeezerSettings()) as deezer,
+        MusicBrainzSim(MusicBrainzSettings(rate_per_sec=RATE_PER_SEC)) as musicbrainz,
+    ):
+        env = pipeline_env(database_url, queue_url, sim.url, deezer.url, musicbrainz.url)
         with pytest.MonkeyPatch.context() as patch:
             for name, value in env.items():
                 patch.setenv(name, value)
@@ -35,7 +46,8 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             upgrade()
             db.engine.dispose()
         log_dir = tmp_path_factory.mktemp("workers")
-        running = Pipeline(app, sim, Worker(env, log_dir).start(), env, log_dir)
+        worker = Worker(env, log_dir).start()
+        running = Pipeline(app, sim, worker, env, log_dir, deezer, musicbrainz)
         try:
             yield running
         finally:
@@ -48,6 +60,10 @@ def pipe(pipeline: Pipeline) -> Iterator[Pipeline]:
     """A clean slate for each test: empty tables, empty Redis (and queue), fresh simulator."""
     pipeline.sim.state.settings = SimSettings()
     pipeline.sim.state.reset()
+    pipeline.deezer.state.settings = DeezerSettings()
+    pipeline.deezer.state.reset()
+    pipeline.musicbrainz.state.settings = MusicBrainzSettings(rate_per_sec=RATE_PER_SEC)
+    pipeline.musicbrainz.state.reset()
     with pipeline.app.app_context():
         for table in (album_genres, Album.__table__, Artist.__table__, Genre.__table__):
             db.session.execute(delete(table))  # type: ignore[arg-type]

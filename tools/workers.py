@@ -21,9 +21,32 @@ from worker.heartbeat import heartbeat_key
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def pipeline_env(database_url: str, redis_url: str, sim_url: str) -> dict[str, str]:
-    """Settings shared by the test process's app and the worker processes."""
+def source_env(deezer_url: str | None, musicbrainz_url: str | None) -> dict[str, str]:
+    """Cover-source settings pointing at the Deezer and MusicBrainz/CAA simulators.
+
+    Without them, only what the Spotify simulator answers (the lookup and its search)."""
+    if deezer_url is None or musicbrainz_url is None:
+        return {"COVER_SOURCES": "spotify,spotify-search"}
     return {
+        "COVER_SOURCES": "spotify,spotify-search,deezer,coverartarchive",
+        "COVER_CONTACT": "tests@album-catalog.invalid",
+        "DEEZER_API_BASE": deezer_url,
+        "DEEZER_IMAGE_HOSTS": deezer_url.rstrip("/"),
+        "MUSICBRAINZ_API_BASE": f"{musicbrainz_url}ws/2/",
+        "COVERARTARCHIVE_BASE": f"{musicbrainz_url}caa/",
+        "COVERARTARCHIVE_IMAGE_HOSTS": musicbrainz_url.rstrip("/"),
+    }
+
+
+def pipeline_env(
+    database_url: str,
+    redis_url: str,
+    sim_url: str,
+    deezer_url: str | None = None,
+    musicbrainz_url: str | None = None,
+) -> dict[str, str]:
+    """Settings shared by the test process's app and the worker processes."""
+    return source_env(deezer_url, musicbrainz_url) | {
         "APP_ENV": "development",
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,

@@ -62,12 +62,14 @@ def _retry_transient(exc: Exception, request: FetchRequest) -> RequeueError | st
 
 
 def failure_outcome(
-    exc: Exception, request: FetchRequest, spotify_id: str
+    exc: Exception, request: FetchRequest, sheet_id: str | None
 ) -> Outcome | RequeueError:
-    """Record what a failed call means for one album, or say when to try it again."""
+    """Record what a failed call means for one album, or say when to try it again.
+
+    `sheet_id`: the album's Spotify link as the fetch read it (guards the write)."""
     album_id = request.album_id
     if isinstance(exc, AlbumNotFoundError):
-        store_answer(album_id, spotify_id, None, str(exc))
+        store_answer(album_id, sheet_id, None, str(exc))
         return Outcome.NOT_FOUND
     if isinstance(exc, LimiterBusyError | RateLimitedError):
         wait, reason = wait_of(exc), str(exc)
@@ -75,7 +77,7 @@ def failure_outcome(
             reason = f"limiter: {exc.reason}"
         if wait <= float(setting("REQUEUE_MAX_SECONDS")):
             return RequeueError(wait, reason, request)
-        store_failure(album_id, spotify_id, reason, wait)
+        store_failure(album_id, sheet_id, reason, wait)
         return Outcome.DEFERRED
     if isinstance(exc, TransientError):
         retry = _retry_transient(exc, request)
@@ -85,5 +87,5 @@ def failure_outcome(
     else:
         reason = str(exc)
     log.warning("album %s: %s", album_id, reason)
-    store_failure(album_id, spotify_id, reason, float(setting("ERROR_RETRY_SECONDS")))
+    store_failure(album_id, sheet_id, reason, float(setting("ERROR_RETRY_SECONDS")))
     return Outcome.FAILED

@@ -1,49 +1,93 @@
-"""Fetch one album from Spotify under the global limiter and store the result.
+"""Fetch one album: Spotify's album lookup, then the other cover sources if need be.
 
 Used by the Celery task and by `flask refresh-cache`. Waiting is bounded: a caller
-says how long it may wait for the limiter; a longer wait raises RequeueError (the
-worker re-queues the task with that countdown) or, past REQUEUE_MAX_SECONDS,
-records a temporary failure so the next view tries again.
+says how long it may wait for a limiter; a longer wait raises RequeueError (the worker
+re-queues the task with that countdown) or, past REQUEUE_MAX_SECONDS, records a
+temporary failure so the next view tries again.
 
 Every fetch first takes the album (a renewed lease, see `app.cache.fetch_lock`), so a
-duplicate task, a killed worker or a lost message never costs a second Spotify call
-nor leaves an album waiting for a long lock to expire. Transient Spotify errors are
-retried by re-queueing with exponential backoff and jitter, never back to back.
+duplicate task, a killed worker or a lost message never costs a second call nor leaves
+an album waiting for a long lock to expire. Transient Spotify errors are retried by
+re-queueing with exponential backoff and jitter, never back to back.
+
+An album with a Spotify id (the sheet's link, or an earlier search match) is looked
+up first: one call fills its cover and its track list. Without a cover after that (no
+link, a dead link, an answer without an image) the resolver asks the other sources in
+COVER_SOURCES order (`worker.resolve`).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from app.cache.fetch_lock import Claim
 from app.config import setting
 from app.extensions import get_redis, redis_key
+from app.models import FetchStatus, as_utc
 from app.spotify.errors import SpotifyError
 from app.spotify.limiter import LimiterBusyError
 from worker.batch import Sender, fetch_batch
 from worker.failures import failure_outcome, note_rate_limit
 from worker.job import FetchRequest, Outcome, RequeueError, is_fresh
 from worker.lanes import Lane
+from worker.resolve import resolve
 from worker.service import SpotifyService, spotify_service
-from worker.store import cache_times, store_answer
+from worker.sources import cover_sources
+from worker.store import AlbumRow, load_album, store_answer
 
 
-def _fetch_single(service: SpotifyService, claim: Claim, request: FetchRequest) -> Outcome:
+def _wants_lookup(row: AlbumRow, request: FetchRequest) -> bool:
+    """Whether Spotify's album lookup has something to tell about this album now."""
+    if not row.spotify_id or "spotify" not in setting("COVER_SOURCES"):
+        return False
+    if is_fresh(row.metadata_cached_at, request):
+        return False  # answered already (with the cover, or without an image)
+    remembered = row.spotify_retry_at is not None and as_utc(row.spotify_retry_at) > datetime.now(
+        UTC
+    )
+    # A dead link is remembered (NOT_FOUND_TTL); a refresh asks again.
+    return request.refresh or not (row.spotify_status == FetchStatus.NOT_FOUND and remembered)
+
+
+def _lookup(service: SpotifyService, request: FetchRequest, row: AlbumRow) -> Outcome:
     """One `GET /albums/{id}` for this album, which the claim holds."""
-    known = cache_times([request.album_id])
-    if request.album_id not in known:
-        return Outcome.SKIPPED  # no such album, or no Spotify link
-    spotify_id, cached_at = known[request.album_id]
-    if is_fresh(cached_at, request):
-        return Outcome.CACHED
+    spotify_id = row.spotify_id
+    assert spotify_id is not None
     try:
         data = service.client.album(spotify_id)
     except (SpotifyError, LimiterBusyError) as exc:
         note_rate_limit(service, exc)
-        settled = failure_outcome(exc, request, spotify_id)
+        settled = failure_outcome(exc, request, row.sheet_id)
         if isinstance(settled, RequeueError):
             raise settled from exc
         return settled
-    store_answer(request.album_id, spotify_id, data)
+    source = "spotify" if row.sheet_id else "spotify-search"
+    store_answer(request.album_id, row.sheet_id, data, source=source)
     return Outcome.REFRESHED
+
+
+def _spotify_first(
+    service: SpotifyService, claim: Claim, request: FetchRequest, row: AlbumRow, send: Sender
+) -> Outcome:
+    """Spotify's album lookup (batched where the app may), holding the album."""
+    own_id = request.album_id
+    if row.sheet_id and service.client.batch_available():
+        outcome = fetch_batch(service, claim, request, send)
+        if outcome is not None:
+            return outcome
+    if own_id not in claim.held and not claim.take([own_id]):
+        return Outcome.SKIPPED  # another worker is fetching it right now
+    if not _wants_lookup(row, request):
+        return Outcome.CACHED
+    return _lookup(service, request, row)
+
+
+def _has_cover(row: AlbumRow, request: FetchRequest, outcome: Outcome) -> bool:
+    """Whether the album's cover needs no other source (Spotify just gave it, or fresh)."""
+    if row.cover_cached_at is None:
+        return False
+    just_stored = outcome == Outcome.REFRESHED and row.cover_source in ("spotify", "spotify-search")
+    return just_stored or is_fresh(row.cover_cached_at, request)
 
 
 def fetch_album(
@@ -55,7 +99,7 @@ def fetch_album(
     to 19 other queued albums; their own tasks then find them cached.
     Raises RequeueError when the fetch should run again later; the album's lock
     then says "queued" until then. `send` queues a task for an album a batch took
-    but could not fetch. `lane` says whose budget the call spends.
+    but could not fetch. `lane` says whose budget the calls spend.
     """
     service = spotify_service()
     own_id = request.album_id
@@ -65,13 +109,18 @@ def fetch_album(
         service.waiting_at_most(max_wait, lane),
     ):
         try:
-            if service.client.batch_available():
-                outcome = fetch_batch(service, claim, request, send)
-                if outcome is not None:
-                    return outcome
-            if own_id not in claim.held and not claim.take([own_id]):
-                return Outcome.SKIPPED  # another worker is fetching it right now
-            return _fetch_single(service, claim, request)
+            row = load_album(own_id)
+            if row is None:
+                return Outcome.SKIPPED  # no such album (removed meanwhile)
+            if is_fresh(row.cover_cached_at, request):
+                return Outcome.CACHED
+            outcome = _spotify_first(service, claim, request, row, send)
+            if outcome in (Outcome.SKIPPED, Outcome.FAILED, Outcome.DEFERRED):
+                return outcome  # another worker has it, or Spotify is failing: a placeholder
+            row = load_album(own_id)
+            if row is None or _has_cover(row, request, outcome):
+                return outcome
+            return resolve(row, request, cover_sources(), service, max_wait)
         except RequeueError as exc:
             if lane == "background":
                 # No "queued" lock for background work: a visitor's view must be able

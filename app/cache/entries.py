@@ -31,9 +31,10 @@ def _ready_entry(album: Album, kind: Kind) -> dict[str, Any]:
     if kind == "cover":
         return {
             "alt": album.cover_alt,
-            "cover_url": album.spotify_cover_url,
-            "images": album.spotify_images or [],
-            "cached_at": album.spotify_cover_cached_at,
+            "source": album.cover_source or "spotify",
+            "cover_url": album.cover_url,
+            "images": album.cover_images or [],
+            "cached_at": album.cover_cached_at,
         }
     return {
         "metadata": album.spotify_metadata_json,

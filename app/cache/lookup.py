@@ -17,7 +17,7 @@ from sqlalchemy.orm import joinedload
 
 from app.cache.entries import entries_from_row, is_stale, write_entries
 from app.cache.keys import Kind, decode, encode, entry_key
-from app.cache.states import as_datetime, cover_images
+from app.cache.states import as_datetime, row_state, usable_images
 from app.config import setting
 from app.extensions import available_redis, db, mark_redis_down, redis_key
 from app.models import Album
@@ -56,7 +56,7 @@ def _from_entry(album_id: int, kind: Kind, entry: dict[str, Any]) -> Lookup | No
     spotify_id = entry.get("spotify_id")
     sid = spotify_id if isinstance(spotify_id, str) else None
     if status == "ready":
-        if kind == "cover" and not cover_images(entry.get("images"), entry.get("cover_url")):
+        if kind == "cover" and not usable_images(entry.get("images"), entry.get("cover_url")):
             return None  # no image a page may show (the allow-list changed since)
         return Lookup(album_id, "ready", entry, spotify_id=sid)
     if status == "not_found":
@@ -87,10 +87,15 @@ return value
 """
 
 
-def _row_spotify_id(album_id: int) -> str | None:
-    return db.session.execute(
+_NO_ROW = object()  # the album does not exist (its Spotify link may be None)
+
+
+def _row_spotify_id(album_id: int) -> object:
+    """The row's Spotify link (None without one), or _NO_ROW."""
+    row = db.session.execute(
         select(Album.spotify_album_id).where(Album.id == album_id)
-    ).scalar_one_or_none()
+    ).one_or_none()
+    return _NO_ROW if row is None else row[0]
 
 
 def _from_redis(
@@ -113,7 +118,7 @@ def _from_redis(
     found: Lookup | None = None
     if entry:
         expected = spotify_id or _row_spotify_id(album_id)
-        if expected is not None and entry.get("spotify_id") == expected:
+        if expected is not _NO_ROW and entry.get("spotify_id") == expected:
             found = _from_entry(album_id, kind, entry)
     if found is None:
         counters.incr(hit, -1)
@@ -144,9 +149,9 @@ def lookup(album_id: int, kind: Kind, spotify_id: str | None = None) -> Lookup |
     ).scalar_one_or_none()
     if album is None:
         return None
-    if not album.spotify_album_id:
-        return Lookup(album_id, "no_spotify")
     sid = album.spotify_album_id
+    if row_state(album, kind).state == "no_spotify":
+        return Lookup(album_id, "no_spotify", spotify_id=sid)  # looked for: not on Spotify
     entries = entries_from_row(album)
     if kind in entries:
         entry = entries[kind][0]

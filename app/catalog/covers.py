@@ -4,10 +4,10 @@ rendered, or from a cache lookup when the cover-art fragment is polled."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from app.cache.lookup import Lookup
-from app.cache.states import cover_images, row_state
+from app.cache.states import row_state, usable_images
 from app.catalog.polling import Messages, Polling, Waits, from_lookup, from_row
 from app.models import Album
 from app.spotify.images import pick_src
@@ -28,7 +28,7 @@ class CoverView(Waits):
 
 
 def ready_view(raw: list[dict[str, Any]] | None, fallback: str | None, alt: str) -> CoverView:
-    images = cover_images(raw, fallback)
+    images = usable_images(raw, fallback)
     if not images:
         return CoverView(alt, waiting=Polling("unavailable", "Cover unavailable"))
     srcset = ", ".join(f"{i.url} {i.width}w" for i in images if i.width)
@@ -39,7 +39,7 @@ def cover_view(album: Album, trigger: str = "intersect once") -> CoverView:
     """A tile's cover when the page is rendered: inline if cached, else a lazy skeleton."""
     row = row_state(album, "cover")
     if row.state == "ready":
-        return ready_view(album.spotify_images, album.spotify_cover_url, album.cover_alt)
+        return ready_view(album.cover_images, album.cover_url, album.cover_alt)
     return CoverView(
         album.cover_alt,
         waiting=from_row(row, album.id, album.spotify_album_id, ENDPOINT, COVER_MESSAGES, trigger),
@@ -51,3 +51,34 @@ def cover_from_lookup(result: Lookup, attempt: int, alt: str) -> CoverView:
     if result.status == "ready" and result.data:
         return ready_view(result.data.get("images"), result.data.get("cover_url"), alt)
     return CoverView(alt, waiting=from_lookup(result, attempt, ENDPOINT, COVER_MESSAGES))
+
+
+@dataclass(frozen=True, slots=True)
+class Credit:
+    """Where an album's cover came from, as its page says (attribution)."""
+
+    source: str
+    label: str
+    url: str | None
+
+
+_CREDITS = {
+    "spotify": "Cover from Spotify",
+    "spotify-search": "Cover from Spotify (found by search: the sheet has no usable link)",
+    "deezer": "Cover from Deezer",
+    "coverartarchive": "Cover from the Cover Art Archive (MusicBrainz)",
+}
+
+
+def cover_credit(album: Album) -> Credit | None:
+    """The credit line for a cached cover, with a link back to the source's album page."""
+    if not album.cover_url:
+        return None
+    source = album.cover_source or "spotify"
+    outcome: Any = (album.cover_outcomes or {}).get(source)
+    url: Any = cast(dict[str, Any], outcome).get("url") if isinstance(outcome, dict) else None
+    if source.startswith("spotify"):
+        url = album.spotify_link
+    return Credit(
+        source, _CREDITS.get(source, f"Cover from {source}"), url if isinstance(url, str) else None
+    )

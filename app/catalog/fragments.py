@@ -47,6 +47,7 @@ def _json(result: Lookup, kind: Kind) -> Response:
     data = result.data or {}
     if result.status == "ready" and kind == "cover":
         body |= {
+            "source": data.get("source") or "spotify",
             "cover_url": data.get("cover_url"),
             "images": data.get("images") or [],
             "cached_at": data.get("cached_at"),

@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.wrappers import Response
 
 from app.catalog.blueprint import bp
-from app.catalog.covers import cover_view
+from app.catalog.covers import cover_credit, cover_view
 from app.catalog.metadata import metadata_from_row
 from app.catalog.page_cache import cached_page
 from app.catalog.paging import fetch_page, position_from_args
@@ -69,5 +69,6 @@ def album_detail(album_id: int) -> str:
         "catalog/album.html",
         album=album,
         cover=cover_view(album, trigger="load"),
+        credit=cover_credit(album),
         meta=metadata_from_row(album),
     )

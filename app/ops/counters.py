@@ -19,11 +19,12 @@ from app.extensions import available_redis, get_redis, mark_redis_down, redis_ke
 log = logging.getLogger(__name__)
 Layer = Literal["redis", "db"]
 
-_HIT, _MISS, _SPOTIFY, _LANE = "hit", "miss", "spotify", "lane"
+_HIT, _MISS, _SPOTIFY, _LANE, _SOURCE = "hit", "miss", "spotify", "lane", "source"
 RATE_LIMITED = f"{_SPOTIFY}:429"
 LIMITER_WAIT_SECONDS = "limiter:wait_seconds"
 FETCH_QUEUED = "fetch:queued"
 TRANSIENT_FAILURES = "fetch:transient_failures"
+SPOTIFY_MATCHES = "covers:spotify_matches"  # albums given a Spotify id by search
 
 
 def stats_key() -> str:
@@ -73,6 +74,16 @@ def count_spotify_call(outcome: str) -> None:
     incr(f"{_SPOTIFY}:{outcome}")
 
 
+def count_source_call(source: str, outcome: str) -> None:
+    """One call to a cover source other than Spotify's album lookup: `ok` or its error."""
+    incr(f"{_SOURCE}:{source}:{outcome}")
+
+
+def circuit_name(source: str) -> str:
+    """Times a source's circuit opened (repeated failures paused it)."""
+    return f"{_SOURCE}:{source}:circuit_opened"
+
+
 @dataclass(frozen=True, slots=True)
 class Counters:
     """The totals, read back by name (for `flask cache-stats` and `/metrics`)."""
@@ -112,6 +123,15 @@ class Counters:
             for name, value in sorted(self.values.items())
             if name.startswith(f"{_SPOTIFY}:") and name != RATE_LIMITED
         }
+
+    def source_calls(self) -> dict[str, dict[str, int]]:
+        """Calls per cover source, by outcome (circuit openings are not calls)."""
+        found: dict[str, dict[str, int]] = {}
+        for name, value in sorted(self.values.items()):
+            parts = name.split(":")
+            if parts[0] == _SOURCE and len(parts) == 3 and parts[2] != "circuit_opened":
+                found.setdefault(parts[1], {})[parts[2]] = int(value)
+        return found
 
 
 def read_all() -> Counters:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import redis
 from sqlalchemy import ColumnElement, case, func, select
 
-from app.cache.states import state_sql
+from app.cache.states import has_spotify_id, state_sql
 from app.extensions import db, get_redis
 from app.models import Album
 from app.ops import counters
@@ -56,7 +56,7 @@ def album_counts() -> AlbumCounts:
     row = db.session.execute(
         select(
             func.count(),
-            count_if(cover != "no_spotify"),
+            count_if(has_spotify_id()),
             count_if(cover == "ready"),
             count_if(metadata == "ready"),
             count_if(cover == "not_found"),

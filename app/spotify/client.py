@@ -43,6 +43,7 @@ T = TypeVar("T")
 BatchMode = Literal["auto", "on", "off"]
 PAGE = 50
 MAX_BATCH = 20
+SEARCH_LIMIT = 10  # development-mode apps: at most 10 results per search
 TOKEN_KEY = "spotify:token"
 BATCH_OFF_KEY = "spotify:batch-unavailable"
 BATCH_OK_KEY = "spotify:batch-available"
@@ -219,6 +220,20 @@ class SpotifyClient:
         raw: dict[str, Any] = self._call(lambda: self._spotify().album(spotify_id))
         extra = self._more_tracks(spotify_id, raw.get("tracks") or {})
         return parse_album(raw, spotify_id, extra)
+
+    def search_albums(self, query: str, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
+        """`GET /search?type=album`: the albums Spotify offers for `query`, as it sends them.
+
+        Development-mode apps may ask for at most 10 (11 is a 400 "Invalid limit")."""
+        capped = max(1, min(limit, SEARCH_LIMIT))
+        raw: dict[str, Any] = self._call(
+            lambda: self._spotify().search(query, limit=capped, type="album")
+        )
+        albums: Any = raw.get("albums")
+        items: Any = cast(dict[str, Any], albums).get("items") if isinstance(albums, dict) else None
+        return [
+            cast(dict[str, Any], i) for i in cast(list[Any], items or []) if isinstance(i, dict)
+        ]
 
     # Batch lookups: only for extended-quota apps.
     def batch_available(self) -> bool:

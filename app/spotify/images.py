@@ -19,8 +19,9 @@ TILE_WIDTH = 300  # px: the Spotify image size a tile should download
 
 @lru_cache(maxsize=65_536)
 def image_allowed(url: str, allowed: tuple[str, ...]) -> bool:
-    """https from an allowed host; an entry with a scheme (http://127.0.0.1:8765) allows
-    exactly that origin, which is how the simulator's images are let in for demos.
+    """https from an allowed host (`*.example.com`: any host under it); an entry with a
+    scheme (http://127.0.0.1:8765) allows exactly that origin, which is how the
+    simulators' images are let in for demos.
 
     Remembered per URL: every tile of every page checks its images again, and the answer
     for a URL never changes (the allow-list is part of the key)."""
@@ -40,7 +41,9 @@ def image_allowed(url: str, allowed: tuple[str, ...]) -> bool:
         if "://" in entry:
             if origin == entry.rstrip("/").lower():
                 return True
-        elif parts.scheme == "https" and host == entry:
+        elif parts.scheme == "https" and (
+            host == entry or (entry.startswith("*.") and host.endswith(entry[1:]))
+        ):
             return True
     return False
 

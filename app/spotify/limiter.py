@@ -23,9 +23,10 @@ from app.redis_lua import with_clock
 WaitReason = Literal["cooldown", "concurrency", "rate"]
 
 
-def limiter_key(namespace: str, name: str) -> str:
-    """The limiter's keys (`bucket`, `cooldown`, `in-flight`) inside an app's REDIS_PREFIX."""
-    return f"{namespace}spotify:limiter:{name}"
+def limiter_key(namespace: str, name: str, scope: str = "spotify") -> str:
+    """A limiter's keys (`bucket`, `cooldown`, `in-flight`) inside an app's REDIS_PREFIX;
+    `scope` names whose limiter it is (Spotify's, or another cover source's)."""
+    return f"{namespace}{scope}:limiter:{name}"
 
 
 _ACQUIRE = with_clock("""
@@ -75,7 +76,7 @@ class LimiterBusyError(Exception):
     """No call may be made within the time the caller was willing to wait."""
 
     def __init__(self, retry_in: float, reason: WaitReason) -> None:
-        super().__init__(f"Spotify limiter busy ({reason}); retry in {retry_in:.1f} s")
+        super().__init__(f"limiter busy ({reason}); retry in {retry_in:.1f} s")
         self.retry_in = retry_in
         self.reason = reason
 
@@ -98,6 +99,7 @@ class Limiter:
         max_in_flight: int,
         lease_seconds: float = 30.0,
         namespace: str = "",
+        scope: str = "spotify",
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if rate_per_sec <= 0 or burst < 1:
@@ -107,9 +109,9 @@ class Limiter:
         self.burst = burst
         self.max_in_flight = max_in_flight
         self.lease_ms = int(lease_seconds * 1000)
-        self.bucket_key = limiter_key(namespace, "bucket")
-        self.cooldown_key = limiter_key(namespace, "cooldown")
-        self.in_flight_key = limiter_key(namespace, "in-flight")
+        self.bucket_key = limiter_key(namespace, "bucket", scope)
+        self.cooldown_key = limiter_key(namespace, "cooldown", scope)
+        self.in_flight_key = limiter_key(namespace, "in-flight", scope)
         self._acquire = client.register_script(_ACQUIRE)
         self._cooldown = client.register_script(_COOLDOWN)
         self._sleep = sleep

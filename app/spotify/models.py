@@ -48,6 +48,7 @@ class AlbumData:
     label: str | None = None
     popularity: int | None = None
     artists: tuple[str, ...] = field(default=())
+    upc: str | None = None  # external_ids.upc: lets a search find this album again
 
     @property
     def spotify_url(self) -> str:
@@ -68,6 +69,8 @@ class AlbumData:
             data["label"] = self.label
         if self.popularity is not None:
             data["popularity"] = self.popularity
+        if self.upc is not None:
+            data["upc"] = self.upc
         return data
 
 
@@ -128,4 +131,5 @@ def parse_album(raw: Any, spotify_id: str, extra_tracks: list[Any]) -> AlbumData
         artists=tuple(
             name for a in map(_dict, _list(album.get("artists"))) if (name := _str(a.get("name")))
         ),
+        upc=_str(_dict(album.get("external_ids")).get("upc")),
     )

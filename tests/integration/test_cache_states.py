@@ -8,6 +8,7 @@ stories about the same album.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -30,11 +31,11 @@ def _answered(album: Album, *, image: bool) -> None:
     album.spotify_metadata_cached_at = NOW
     album.spotify_fetch_status = FetchStatus.OK.value
     if image:
-        album.spotify_cover_url = "https://i.scdn.co/image/x"
-        album.spotify_cover_cached_at = NOW
+        album.cover_url = "https://i.scdn.co/image/x"
+        album.cover_cached_at = NOW
 
 
-def _status(status: FetchStatus, retry_in: float | None) -> Callable[[Album], None]:
+def _spotify(status: FetchStatus, retry_in: float | None) -> Callable[[Album], None]:
     def apply(album: Album) -> None:
         album.spotify_fetch_status = status.value
         if retry_in is not None:
@@ -43,18 +44,36 @@ def _status(status: FetchStatus, retry_in: float | None) -> Callable[[Album], No
     return apply
 
 
-# Album rows that, between them, reach every state of both kinds.
+def _cover(
+    status: str, retry_in: float | None, then: Callable[[Album], None] | None = None
+) -> Callable[[Album], None]:
+    def apply(album: Album) -> None:
+        album.cover_status = status
+        if retry_in is not None:
+            album.cover_retry_at = NOW + timedelta(seconds=retry_in)
+        if then is not None:
+            then(album)
+
+    return apply
+
+
+# Album rows, as the worker leaves them, that between them reach every state of both kinds.
 ROWS: dict[str, tuple[str | None, Callable[[Album], None]]] = {
-    "no link": (None, lambda a: None),
+    "no link, not looked for yet": (None, lambda a: None),
     "empty link": ("", lambda a: None),
+    "no link, no cover anywhere": (None, _cover("none", 14 * 86400)),
+    "no link, nothing found, memory expired": (None, _cover("none", -5)),
     "never fetched": (SID, lambda a: None),
     "fetched": (SID, lambda a: _answered(a, image=True)),
-    "answered without an image": (SID, lambda a: _answered(a, image=False)),
-    "not on Spotify": (SID, _status(FetchStatus.NOT_FOUND, 3600)),
-    "not on Spotify, expired": (SID, _status(FetchStatus.NOT_FOUND, -3600)),
-    "failing": (SID, _status(FetchStatus.ERROR, 300)),
-    "failed, retry time passed": (SID, _status(FetchStatus.ERROR, -5)),
-    "failed, no retry time": (SID, _status(FetchStatus.ERROR, None)),
+    "answered without an image, not yet resolved": (SID, lambda a: _answered(a, image=False)),
+    "dead link, no cover anywhere": (
+        SID,
+        _cover("none", None, _spotify(FetchStatus.NOT_FOUND, 3600)),
+    ),
+    "dead link, not yet resolved": (SID, _spotify(FetchStatus.NOT_FOUND, -3600)),
+    "failing": (SID, _cover("error", 300, _spotify(FetchStatus.ERROR, 300))),
+    "failed, retry time passed": (SID, _cover("error", -5, _spotify(FetchStatus.ERROR, -5))),
+    "failed, no retry time": (SID, _cover("error", None, _spotify(FetchStatus.ERROR, None))),
 }
 
 
@@ -85,16 +104,20 @@ def test_python_and_sql_agree_on_every_state_and_kind(app: Flask) -> None:
 
 def test_the_report_and_missing_covers_follow_the_same_definition(app: Flask) -> None:
     ids = _build()
+    albums = [db.session.get(Album, i) for i in ids.values()]
+    cover = Counter(row_state(a, "cover").state for a in albums if a is not None)
+    metadata = Counter(row_state(a, "metadata").state for a in albums if a is not None)
     counts = album_counts()
-    # A failure whose retry time has passed is "not fetched yet", not "failing", and
-    # an answer without a usable image is "not found", as a tile shows them.
-    assert (counts.total, counts.no_spotify, counts.cover_cached) == (10, 2, 1)
-    assert (counts.not_found, counts.failing, counts.not_fetched) == (3, 1, 3)
-    assert counts.metadata_cached == 2
+    assert counts.total == len(ROWS)
+    assert (counts.cover_cached, counts.not_found, counts.failing, counts.not_fetched) == (
+        cover["ready"],
+        cover["not_found"],
+        cover["error"],
+        cover["missing"],
+    )
+    assert counts.metadata_cached == metadata["ready"]
+    # As a visitor sees them: a failure whose retry time has passed is "not fetched
+    # yet", not "failing"; an answer without an image is still being looked for.
+    assert (counts.cover_cached, counts.not_found, counts.failing) == (1, 2, 1)
     missing = set(db.session.execute(select(Album.id).where(missing_cover())).scalars())
-    linked_without_cover = {
-        album_id
-        for name, album_id in ids.items()
-        if name not in ("no link", "empty link", "fetched")
-    }
-    assert missing == linked_without_cover
+    assert missing == {i for name, i in ids.items() if name != "fetched"}

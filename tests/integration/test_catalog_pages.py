@@ -66,8 +66,9 @@ def test_tiles_show_cover_states(client: FlaskClient) -> None:
     waiting_tile = html.split(f'data-album-id="{waiting.id}"')[1].split("</article>")[0]
     assert 'data-cover-state="pending"' in waiting_tile
     assert "<img" not in waiting_tile
+    # An album without a link is looked for like any other (search, other sources).
     no_link_tile = html.split(f'data-album-id="{no_link.id}"')[1].split("</article>")[0]
-    assert 'data-cover-state="no-spotify"' in no_link_tile
+    assert 'data-cover-state="pending"' in no_link_tile
 
 
 def test_search_matches_title_or_artist_case_insensitively(client: FlaskClient) -> None:
@@ -185,6 +186,11 @@ def test_album_page_shows_stored_basics(client: FlaskClient) -> None:
 
 def test_album_without_spotify_link(client: FlaskClient) -> None:
     album = add_album("Demo", "Garage Band")
+    html = client.get(f"/catalog/album/{album.id}/").get_data(as_text=True)
+    assert 'data-metadata-state="pending"' in html  # looked for on Spotify first
+    assert "Open on Spotify" not in html
+    album.cover_status = "none"  # looked for everywhere: no Spotify album, no cover
+    db.session.commit()
     html = client.get(f"/catalog/album/{album.id}/").get_data(as_text=True)
     assert 'data-metadata-state="no-spotify"' in html
     assert "Open on Spotify" not in html

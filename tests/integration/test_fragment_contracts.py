@@ -20,7 +20,8 @@ from app.models import Album, FetchStatus
 from tests.helpers import add_album
 
 ID = "4LH4d3cOWNNsVw41Gqt2kv"
-KINDS = ["cover-art", "metadata"]
+COVER = "cover-art"
+KINDS = [COVER, "metadata"]
 
 
 def url(album_id: int, kind: str, fmt: str = "json") -> str:
@@ -136,6 +137,8 @@ def test_not_found_is_unavailable_and_not_retried(client: FlaskClient, kind: str
     album = add_album("Ghost", "Nobody", spotify_id=ID)
     album.spotify_fetch_status = FetchStatus.NOT_FOUND.value
     album.spotify_next_retry_at = datetime.now(UTC) + timedelta(days=7)
+    album.cover_status = "none"  # ...and no other source had a cover either
+    album.cover_retry_at = datetime.now(UTC) + timedelta(days=14)
     db.session.commit()
     body = client.get(url(album.id, kind)).get_json()
     assert body == {"album_id": album.id, "status": "unavailable", "reason": "not_found"}
@@ -149,6 +152,8 @@ def test_temporary_failure_is_unavailable_until_its_retry_time(
     album = add_album("Flaky", "Somebody", spotify_id=ID)
     album.spotify_fetch_status = FetchStatus.ERROR.value
     album.spotify_next_retry_at = datetime.now(UTC) + timedelta(seconds=120)
+    album.cover_status = "error"  # as the worker writes a failure of a cover-less album
+    album.cover_retry_at = album.spotify_next_retry_at
     db.session.commit()
     response = client.get(url(album.id, kind))
     body = response.get_json()
@@ -159,20 +164,30 @@ def test_temporary_failure_is_unavailable_until_its_retry_time(
     assert "Try again" in html
 
     album.spotify_next_retry_at = datetime.now(UTC) - timedelta(seconds=1)
+    album.cover_retry_at = album.spotify_next_retry_at
     db.session.commit()
     get_redis().flushall()
     assert client.get(url(album.id, kind)).status_code == 202  # its time has come
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_no_spotify_link(client: FlaskClient, kind: str) -> None:
+def test_no_spotify_link_is_looked_for_then_says_so(client: FlaskClient, kind: str) -> None:
     album = add_album("Demo Tape", "Garage Band")
-    assert client.get(url(album.id, kind)).get_json() == {
-        "album_id": album.id,
-        "status": "no_spotify",
-    }
+    # No link: queued like any miss (Spotify search, then the other sources).
+    response = client.get(url(album.id, kind))
+    assert response.status_code == 202
+    assert response.get_json()["status"] == "pending"
+    album.cover_status = "none"  # every source answered: nobody has it
+    album.cover_retry_at = datetime.now(UTC) + timedelta(days=14)
+    db.session.commit()
+    get_redis().flushall()
+    cover = kind == COVER
+    expected = (
+        {"status": "unavailable", "reason": "not_found"} if cover else {"status": "no_spotify"}
+    )
+    assert client.get(url(album.id, kind)).get_json() == {"album_id": album.id, **expected}
     html = client.get(url(album.id, kind, "html")).get_data(as_text=True)
-    assert "no-spotify" in html
+    assert ('data-cover-state="unavailable"' if cover else "no-spotify") in html
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -204,7 +219,7 @@ def test_redis_down_answers_from_the_database_never_500(
 
 def test_stale_cover_is_served_and_refreshed_in_the_background(client: FlaskClient) -> None:
     album = cached_album()
-    album.spotify_cover_cached_at = datetime.now(UTC) - timedelta(days=90)
+    album.cover_cached_at = datetime.now(UTC) - timedelta(days=90)
     db.session.commit()
     body = client.get(url(album.id, "cover-art")).get_json()
     assert body["status"] == "ready"

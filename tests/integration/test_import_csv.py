@@ -86,9 +86,9 @@ def test_reimport_of_unchanged_source_changes_nothing(runner: FlaskCliRunner) ->
 
 def cache(album: Album) -> None:
     now = datetime.now(UTC)
-    album.spotify_cover_url = "https://i.scdn.co/image/abc"
-    album.spotify_cover_cached_at = now
-    album.spotify_images = [{"url": "https://i.scdn.co/image/abc", "width": 640, "height": 640}]
+    album.cover_url = "https://i.scdn.co/image/abc"
+    album.cover_cached_at = now
+    album.cover_images = [{"url": "https://i.scdn.co/image/abc", "width": 640, "height": 640}]
     album.spotify_metadata_json = {"name": album.title, "tracks": []}
     album.spotify_metadata_cached_at = now
 
@@ -126,15 +126,15 @@ def test_changed_spotify_id_clears_cache_and_other_changes_keep_it(
     db.session.expire_all()
     ok = album_by_title("OK Computer")
     assert ok.spotify_album_id == "2fGCAYUMssLKiUAoNdxGLx"
-    assert ok.spotify_cover_url is None
-    assert ok.spotify_cover_cached_at is None
-    assert ok.spotify_images is None
+    assert ok.cover_url is None
+    assert ok.cover_cached_at is None
+    assert ok.cover_images is None
     assert ok.spotify_metadata_json is None
     dummy = album_by_title("Dummy")
     assert (dummy.title, dummy.year) == ("DUMMY", 1995)
-    assert dummy.spotify_cover_url == "https://i.scdn.co/image/abc"
+    assert dummy.cover_url == "https://i.scdn.co/image/abc"
     assert dummy.spotify_metadata_json == {"name": "Dummy", "tracks": []}
-    assert album_by_title("Post").spotify_cover_url == "https://i.scdn.co/image/abc"
+    assert album_by_title("Post").cover_url == "https://i.scdn.co/image/abc"
 
 
 def test_genre_change_is_an_update(runner: FlaskCliRunner, tmp_path: Path) -> None:
@@ -267,8 +267,9 @@ def test_usage_errors_explain_the_options(runner: FlaskCliRunner) -> None:
     assert "give exactly one of --csv PATH or --sheet KEY_OR_URL" in result.output
 
 
-def test_no_skip_spotify_queues_one_fetch_per_linked_album(tmp_path: Path) -> None:
-    """--no-skip-spotify hands the fetches to the worker through the real broker."""
+def test_no_skip_spotify_queues_one_fetch_per_album_without_a_cover(tmp_path: Path) -> None:
+    """--no-skip-spotify hands the fetches to the worker through the real broker: every
+    album without a cover, linked (3) or looked for by search and the other sources (6)."""
     url = redis_url()
     app = create_app(TestConfig(f"sqlite:///{tmp_path / 'q.db'}", redis_url=url))
     with app.app_context():
@@ -278,10 +279,10 @@ def test_no_skip_spotify_queues_one_fetch_per_linked_album(tmp_path: Path) -> No
         )
         db.engine.dispose()
     assert result.exit_code == 0, result.output
-    assert "3 albums queued for a background fetch" in result.output
+    assert "9 albums queued for a background fetch" in result.output
     broker = redis.Redis.from_url(url)
     prefix = app.config["REDIS_PREFIX"]
-    assert broker.zcard(f"{prefix}refresh:run") == 3  # waiting for the background lane's feeder
+    assert broker.zcard(f"{prefix}refresh:run") == 9  # waiting for the background lane's feeder
     assert broker.llen(f"{prefix}interactive") == 1  # the feeder, through the real broker
     broker.flushdb()
 
@@ -310,7 +311,7 @@ def test_changed_spotify_id_also_drops_the_redis_copy(
 def test_no_skip_spotify_is_single_flight(runner: FlaskCliRunner) -> None:
     first = runner.invoke(args=["import-albums", "--csv", MESSY, "--no-skip-spotify"])
     again = runner.invoke(args=["import-albums", "--csv", MESSY, "--no-skip-spotify"])
-    assert "3 albums queued for a background fetch" in first.output
+    assert "9 albums queued for a background fetch" in first.output
     assert "0 albums queued for a background fetch" in again.output  # already queued
 
 

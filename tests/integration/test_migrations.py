@@ -55,7 +55,7 @@ def test_cache_check_constraint_is_enforced(bare_app: Flask) -> None:
     with pytest.raises(Exception, match=r"(?i)check"), db.engine.begin() as conn:
         conn.execute(
             text(
-                "INSERT INTO albums (title, title_key, artist_id, spotify_cover_url, "
+                "INSERT INTO albums (title, title_key, artist_id, cover_url, "
                 "artist_key, year_key, year_desc_key, search_key) "
                 "VALUES ('T', 't', 1, 'https://i.scdn.co/image/x', 'a', 10000, 10000, 't / a')"
             )

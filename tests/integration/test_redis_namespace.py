@@ -99,9 +99,9 @@ def test_a_cached_cover_for_another_spotify_id_is_never_served(
             .where(Album.id == album_id)
             .values(
                 spotify_album_id="1ATL5GLyefJaxhQzSPVrLX",
-                spotify_cover_url=None,
-                spotify_cover_cached_at=None,
-                spotify_images=None,
+                cover_url=None,
+                cover_cached_at=None,
+                cover_images=None,
             )
         )
         db.session.commit()

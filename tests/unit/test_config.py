@@ -30,7 +30,7 @@ def test_development_needs_no_secret_and_defaults_to_sqlite_under_instance(
     assert config.SPOTIFY_API_BASE == "https://api.spotify.com/v1/"
     assert config.SPOTIFY_TOKEN_URL == "https://accounts.spotify.com/api/token"
     assert (config.SPOTIFY_MAX_CONCURRENT, config.SPOTIFY_RETRY_ATTEMPTS) == (10, 10)
-    assert config.SPOTIFY_IMAGE_HOSTS == ("i.scdn.co",)
+    assert config.SPOTIFY_IMAGE_HOSTS == ("i.scdn.co", "*.spotifycdn.com")
 
 
 def test_postgres_urls_use_psycopg3(monkeypatch: pytest.MonkeyPatch) -> None:

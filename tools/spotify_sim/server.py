@@ -7,15 +7,23 @@ import secrets
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from urllib.parse import quote, urlencode
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from tools.source_catalog import SourceAlbum, describe_common, load_rows, register_album_controls
 from tools.spotify_sim import albums
-from tools.spotify_sim.state import SimSettings, SimState
+from tools.spotify_sim.state import BUCKETS, Bucket, SimSettings, SimState
 
 MAX_BATCH = 20
+# Search paging as Spotify documents it: (default, max) limit per mode, and the deepest
+# offset + limit a search may reach.
+SEARCH_LIMITS = {"development": (5, 10), "extended": (20, 50)}
+SEARCH_DEPTH = 1000
+# Search types Spotify has; the simulator answers only albums.
+SEARCH_TYPES = frozenset({"album", "artist", "playlist", "track", "show", "episode", "audiobook"})
 # The control endpoints and the covers (Spotify's CDN, not its Web API) are never
 # delayed, refused or recorded.
 _NOT_API = ("/_sim/", "/image/")
@@ -34,13 +42,33 @@ def _valid_id(album_id: str) -> bool:
     return len(album_id) == 22 and album_id.isascii() and album_id.isalnum()
 
 
-def create_sim_app(state: SimState, catalog: dict[str, tuple[str, str, str]]) -> Flask:
+def create_sim_app(
+    state: SimState,
+    catalog: dict[str, tuple[str, str, str]],
+    search: albums.SearchIndex | None = None,
+) -> Flask:
     app = Flask("spotify_sim")
+    index = search or albums.SearchIndex()
     _register_hooks(app, state)
     _register_token_endpoint(app, state)
-    _register_album_endpoints(app, state, catalog)
+    _register_album_endpoints(app, state, catalog, index)
+    _register_search_endpoint(app, state, index)
     _register_control_endpoints(app, state)
+
+    def describe(album: SourceAlbum) -> dict[str, Any]:
+        return {**describe_common(album), "id": index.album_id(album)}
+
+    register_album_controls(app, index.known, describe)
     return app
+
+
+def _bucket(path: str) -> Bucket | None:
+    """The endpoint group a /v1/ path belongs to, for per-group quotas."""
+    if path.startswith("/v1/search"):
+        return "search"
+    if path.startswith("/v1/albums"):
+        return "tracks" if path.rstrip("/").endswith("/tracks") else "albums"
+    return None
 
 
 def _register_hooks(app: Flask, state: SimState) -> None:
@@ -70,7 +98,7 @@ def _api_refusal(state: SimState) -> Response | None:
     header = request.headers.get("Authorization", "")
     if header.removeprefix("Bearer ") not in state.tokens:
         return _error(401, "Invalid access token")
-    limited = state.rate_limit()
+    limited = state.rate_limit(_bucket(request.path))
     if limited is not None:
         retry_after, quota = limited
         response = _error(
@@ -112,7 +140,10 @@ def _oauth_error(code: str) -> Response:
 
 
 def _register_album_endpoints(
-    app: Flask, state: SimState, catalog: dict[str, tuple[str, str, str]]
+    app: Flask,
+    state: SimState,
+    catalog: dict[str, tuple[str, str, str]],
+    index: albums.SearchIndex,
 ) -> None:
     """One album, its tracks, several albums, and the cover images."""
 
@@ -126,6 +157,8 @@ def _register_album_endpoints(
             image_base=base_url(),
             extended=state.settings.mode == "extended",
             catalog=catalog,
+            # A search hit answers with the artist, title and year search showed.
+            known=index.resolve(album_id),
         )
 
     def unknown(album_id: str) -> Response | None:
@@ -168,6 +201,65 @@ def _register_album_endpoints(
         return response
 
 
+def _register_search_endpoint(app: Flask, state: SimState, index: albums.SearchIndex) -> None:
+    """`GET /v1/search?type=album`, with development mode's tight paging limits."""
+
+    @app.get("/v1/search", strict_slashes=False)
+    def search() -> Response:
+        # Spotify's own next/previous links spell the parameter "query".
+        query = (request.args.get("q") or request.args.get("query") or "").strip()
+        if not query:
+            return _error(400, "No search query")
+        kinds = [k.strip() for k in request.args.get("type", "").split(",") if k.strip()]
+        if not kinds:
+            return _error(400, "Missing parameter type")
+        if unknown := [k for k in kinds if k not in SEARCH_TYPES]:
+            return _error(400, f"Bad search type field {unknown[0]}")
+        if kinds != ["album"]:
+            return _error(400, "The simulator only searches albums: use type=album")
+        default, most = SEARCH_LIMITS[state.settings.mode]
+        limit = _int_arg("limit", default)
+        if limit is None or not 1 <= limit <= most:
+            return _error(400, "Invalid limit")
+        offset = _int_arg("offset", 0)
+        if offset is None or offset < 0 or offset + limit > SEARCH_DEPTH:
+            return _error(400, "Invalid offset")
+        found = index.search(query, state.settings.missing_ids)
+        base = request.host_url
+
+        def href(start: int) -> str:
+            params = {"offset": start, "limit": limit, "query": query, "type": "album"}
+            return f"{base}v1/search?{urlencode(params, quote_via=quote)}"
+
+        following = offset + limit
+        more = following < len(found) and following < SEARCH_DEPTH
+        page = found[offset:following]
+        return jsonify(
+            {
+                "albums": {
+                    "href": href(offset),
+                    "items": [albums.simplified_album(i, a, base) for i, a in page],
+                    "limit": limit,
+                    "next": href(following) if more else None,
+                    "offset": offset,
+                    "previous": href(max(0, offset - limit)) if offset else None,
+                    "total": len(found),
+                }
+            }
+        )
+
+
+def _int_arg(name: str, default: int) -> int | None:
+    """An integer query parameter; None when it is there but not a whole number."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        return None
+
+
 def _register_control_endpoints(app: Flask, state: SimState) -> None:
     """The /_sim/ endpoints through which tests read and change the simulator's state."""
 
@@ -187,8 +279,19 @@ def _register_control_endpoints(app: Flask, state: SimState) -> None:
 
     @app.post("/_sim/quota")
     def quota() -> Response:
-        state.quota_exhausted = bool((request.get_json(force=True) or {}).get("exhausted", True))
+        """Exhaust the daily quota: all of it, or with {"bucket": ...} one endpoint group."""
+        body = request.get_json(force=True) or {}
+        bucket = body.get("bucket")
+        if bucket is not None and bucket not in BUCKETS:
+            return _error(400, f"bucket must be one of {', '.join(BUCKETS)}")
+        state.set_quota(bool(body.get("exhausted", True)), cast(Bucket | None, bucket))
         return jsonify({"ok": True})
+
+    @app.get("/_sim/quota")
+    def quota_status() -> Response:
+        with state.lock:
+            buckets = sorted(state.exhausted_buckets)
+            return jsonify({"exhausted": state.quota_exhausted, "buckets": buckets})
 
     @app.post("/_sim/reset")
     def reset() -> Response:
@@ -223,7 +326,9 @@ class SimServer:
     ) -> None:
         self.state = SimState(settings)
         catalog = albums.load_catalog(catalog_csv) if catalog_csv else {}
-        self.app = create_sim_app(self.state, catalog)
+        # Without a catalog, search knows only what `/_sim/albums` adds.
+        self.search_index = albums.search_index(load_rows(catalog_csv) if catalog_csv else [])
+        self.app = create_sim_app(self.state, catalog, self.search_index)
         self._server: BaseWSGIServer = make_server(
             host, port, self.app, threaded=True, request_handler=_QuietHandler
         )
@@ -244,6 +349,10 @@ class SimServer:
     def album_calls(self) -> int:
         """How many album API calls (single, tracks or batch) were made."""
         return len(self.state.api_calls("/v1/albums"))
+
+    def search_calls(self) -> int:
+        """How many search API calls were made."""
+        return len(self.state.api_calls("/v1/search"))
 
     def start(self) -> SimServer:
         self._thread.start()

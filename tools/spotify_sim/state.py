@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 Mode = Literal["development", "extended"]
+# Endpoint groups whose quota can run out on its own (`POST /_sim/quota` with a bucket).
+Bucket = Literal["search", "albums", "tracks"]
+BUCKETS: tuple[Bucket, ...] = ("search", "albums", "tracks")
 
 
 @dataclass
@@ -48,6 +51,7 @@ class SimState:
         self.accepted: deque[float] = deque()
         self.throttle_until = 0.0
         self.quota_exhausted = False
+        self.exhausted_buckets: set[Bucket] = set()
         self.tokens: set[str] = set()
         self.random = random.Random(self.settings.seed)
 
@@ -68,11 +72,22 @@ class SimState:
             self.accepted.clear()
             self.throttle_until = 0.0
             self.quota_exhausted = False
+            self.exhausted_buckets.clear()
 
     def throttle(self, seconds: float) -> None:
         """Answer every API call with 429 for `seconds`."""
         with self.lock:
             self.throttle_until = time.monotonic() + seconds
+
+    def set_quota(self, exhausted: bool, bucket: Bucket | None = None) -> None:
+        """Exhaust (or restore) the whole daily quota, or only one endpoint group's."""
+        with self.lock:
+            if bucket is None:
+                self.quota_exhausted = exhausted
+            elif exhausted:
+                self.exhausted_buckets.add(bucket)
+            else:
+                self.exhausted_buckets.discard(bucket)
 
     def record(self, method: str, path: str, status: int) -> None:
         with self.lock:
@@ -82,14 +97,15 @@ class SimState:
         with self.lock:
             return [c for c in self.calls if c.path.startswith(prefix)]
 
-    def rate_limit(self) -> tuple[int, bool] | None:
+    def rate_limit(self, bucket: Bucket | None = None) -> tuple[int, bool] | None:
         """(Retry-After seconds, quota exhausted) when this call must get a 429, else None.
 
-        A call that is let through counts towards the rolling window.
+        `bucket` is the endpoint group of the call. A call that is let through counts
+        towards the rolling window.
         """
         now = time.monotonic()
         with self.lock:
-            if self.quota_exhausted:
+            if self.quota_exhausted or (bucket is not None and bucket in self.exhausted_buckets):
                 return 86_400, True
             if now < self.throttle_until:
                 return max(1, math.ceil(self.throttle_until - now)), False
