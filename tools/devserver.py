@@ -1,8 +1,9 @@
 """`make run`: bring the whole app up on embedded defaults.
 
 Migrates the database, imports the sample catalog on first start, starts an
-embedded Redis when REDIS_URL is unset and the Spotify simulator when no Spotify
-credentials are set, then runs web + worker from the Procfile with honcho at
+embedded Redis when REDIS_URL is unset and the simulators (Spotify, Deezer,
+MusicBrainz + Cover Art Archive) when no Spotify credentials are set, then runs web
+and worker from the Procfile with honcho at
 http://127.0.0.1:5000. Ctrl-C stops everything; so does a SIGTERM or SIGINT sent to
 this process alone.
 """
@@ -23,7 +24,12 @@ from app import create_app
 from app.extensions import db
 from app.models import Album
 from tools import embedded_redis
+from tools.deezer_sim import DeezerSettings
+from tools.deezer_sim import SimServer as DeezerSim
+from tools.musicbrainz_sim import MusicBrainzSettings
+from tools.musicbrainz_sim import SimServer as MusicBrainzSim
 from tools.spotify_sim import SimServer, SimSettings
+from tools.workers import source_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "data" / "sample_albums.csv"
@@ -40,10 +46,19 @@ def catalog_is_empty() -> bool:
         return db.session.execute(select(func.count()).select_from(Album)).scalar_one() == 0
 
 
-def start_simulator() -> SimServer:
-    """The Spotify simulator in this process, with Spotify-like latency, wired via env."""
+Simulators = tuple[SimServer, DeezerSim, MusicBrainzSim]
+
+
+def start_simulators() -> Simulators:
+    """The simulators in this process, with real-service latency, wired via env.
+
+    They know the sample catalog's albums (linked ones on Spotify; the rest as
+    `tools/source_catalog.py` shares them out between search, Deezer and the Cover Art
+    Archive), so rows without a link get covers too."""
     port = int(os.environ.get("SPOTIFY_SIM_PORT", "0")) or embedded_redis.free_port()
     sim = SimServer(SimSettings(latency_ms=150), port=port, catalog_csv=SAMPLE).start()
+    deezer = DeezerSim(DeezerSettings(latency_ms=80), catalog_csv=SAMPLE).start()
+    musicbrainz = MusicBrainzSim(MusicBrainzSettings(latency_ms=120), catalog_csv=SAMPLE).start()
     origin = sim.url.rstrip("/")
     defaults = {
         "SPOTIFY_CLIENT_ID": "sim-client",
@@ -54,10 +69,15 @@ def start_simulator() -> SimServer:
         "SPOTIFY_RATE_PER_SEC": "10",
         "SPOTIFY_BURST": "20",
     }
-    for name, value in defaults.items():
+    sources = source_env(deezer.url, musicbrainz.url)
+    sources["COVER_CONTACT"] = "make-run@album-catalog.invalid"
+    for name, value in (defaults | sources).items():
         os.environ.setdefault(name, value)
-    print(f"no Spotify credentials: using the Spotify simulator at {sim.url}")
-    return sim
+    print(
+        f"no Spotify credentials: simulators for Spotify at {sim.url}, Deezer at "
+        f"{deezer.url}, MusicBrainz and the Cover Art Archive at {musicbrainz.url}"
+    )
+    return sim, deezer, musicbrainz
 
 
 class Processes:
@@ -74,7 +94,7 @@ class Processes:
         self.stop_signal: int | None = None
         self.honcho: subprocess.Popen[bytes] | None = None
         self.redis: subprocess.Popen[bytes] | None = None
-        self.simulator: SimServer | None = None
+        self.simulators: Simulators | None = None
 
     def on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.stop_signal = signum
@@ -95,8 +115,8 @@ class Processes:
         if self.honcho is not None and self.honcho.poll() is None:
             self.honcho.send_signal(signal.SIGTERM)
             wait_or_kill(self.honcho, "honcho")
-        if self.simulator is not None:
-            self.simulator.stop()
+        for simulator in self.simulators or ():
+            simulator.stop()
         if self.redis is not None:
             self.redis.terminate()  # a no-op if it has exited already
             wait_or_kill(self.redis, "the embedded Redis")
@@ -123,7 +143,7 @@ def main() -> int:
             os.environ["REDIS_URL"] = url
             print(f"embedded Redis at {url}")
         if not os.environ.get("SPOTIFY_CLIENT_ID"):
-            processes.simulator = start_simulator()
+            processes.simulators = start_simulators()
         flask("db", "upgrade")
         if processes.stop_signal is None and catalog_is_empty():
             print(f"first start: importing the sample catalog {SAMPLE.name}")

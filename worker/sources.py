@@ -120,13 +120,19 @@ class CoverSources:
 
         Raises LimiterBusyError when no call may be made within `max_wait`."""
         entry = self.entries[name]
-        with self._slot(entry.search if step == "search" else entry.confirm, max_wait):
+        limiter = entry.search if step == "search" else entry.confirm
+        # A confirm step without a limiter of its own makes no call (Deezer's search
+        # already carries the covers; the Spotify match is looked up by its client).
+        counted = step == "search" or limiter is not None
+        with self._slot(limiter, max_wait):
             try:
                 result = fn()
             except Exception as exc:
-                counters.count_source_call(name, type(exc).__name__)
+                if counted:
+                    counters.count_source_call(name, type(exc).__name__)
                 raise
-        counters.count_source_call(name, "ok")
+        if counted:
+            counters.count_source_call(name, "ok")
         return result
 
     def cool_down(self, name: str, seconds: float, spotify: SpotifyService) -> None:

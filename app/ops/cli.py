@@ -43,6 +43,10 @@ def cache_stats(as_json: bool) -> None:
                 "miss": found.counters.lookups("miss"),
             },
             "spotify_calls": found.counters.spotify_calls(),
+            "covers_by_source": found.sources.covers,
+            "spotify_matches": found.sources.spotify_matches,
+            "no_cover_anywhere": found.sources.no_cover_anywhere,
+            "source_calls": found.counters.source_calls(),
             "rate_limited_429": int(found.counters.get(RATE_LIMITED)),
             "limiter_wait_seconds": round(found.counters.get(LIMITER_WAIT_SECONDS), 3),
             "redis_ok": found.redis_ok,
@@ -64,6 +68,11 @@ def cache_stats(as_json: bool) -> None:
         f"not fetched yet {counts.not_fetched}, not found {counts.not_found}, "
         f"failing {counts.failing}"
     )
+    by_source = ", ".join(f"{k} {v}" for k, v in found.sources.covers.items()) or "none yet"
+    click.echo(
+        f"covers by source: {by_source}; found by Spotify search: "
+        f"{found.sources.spotify_matches}; no cover anywhere: {found.sources.no_cover_anywhere}"
+    )
     if not found.redis_ok:
         click.echo("counters: Redis is unreachable")
         return
@@ -77,6 +86,8 @@ def cache_stats(as_json: bool) -> None:
     calls = found.counters.spotify_calls()
     shown = ", ".join(f"{k} {v}" for k, v in calls.items()) or "none"
     click.echo(f"spotify calls: {shown}")
+    for source, outcomes in found.counters.source_calls().items():
+        click.echo(f"{source} calls: " + ", ".join(f"{k} {v}" for k, v in outcomes.items()))
     click.echo(
         f"rate limited (429): {int(found.counters.get(RATE_LIMITED))}; "
         f"time waiting for the limiter: {found.counters.get(LIMITER_WAIT_SECONDS):.1f} s"

@@ -39,6 +39,33 @@ class CacheCollector(Collector):
                 ("no_spotify", counts.no_spotify),
             ],
         )
+        sources = self.found.sources
+        yield _by_label(
+            GaugeMetricFamily,
+            "covers_by_source",
+            "Cached covers by the source they came from",
+            "source",
+            sources.covers.items(),
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_spotify_matches",
+            "Albums given a Spotify id by search",
+            value=sources.spotify_matches,
+        )
+        yield GaugeMetricFamily(
+            f"{PREFIX}_no_cover_anywhere",
+            "Albums no source has a cover for",
+            value=sources.no_cover_anywhere,
+        )
+        calls = CounterMetricFamily(
+            f"{PREFIX}_source_calls",
+            "Calls to cover sources other than Spotify's album lookup, by outcome",
+            labels=["source", "outcome"],
+        )
+        for source, outcomes in counters.source_calls().items():
+            for outcome, value in outcomes.items():
+                calls.add_metric([source, outcome], value)
+        yield calls
         lookups = CounterMetricFamily(
             f"{PREFIX}_cache_lookups", "Cover/metadata lookups by layer", labels=["layer", "kind"]
         )

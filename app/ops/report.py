@@ -32,8 +32,18 @@ class AlbumCounts:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceCounts:
+    """Where the cached covers came from, and what the other sources did."""
+
+    covers: dict[str, int]  # cached covers by source
+    spotify_matches: int  # albums given a Spotify id by search
+    no_cover_anywhere: int  # every source answered: none has a cover
+
+
+@dataclass(frozen=True, slots=True)
 class CacheStats:
     albums: AlbumCounts
+    sources: SourceCounts = field(default_factory=lambda: SourceCounts({}, 0, 0))
     counters: Counters = field(default_factory=Counters)
     redis_ok: bool = True
     queue_depths: dict[Lane, int] = field(default_factory=lambda: dict[Lane, int]())
@@ -67,12 +77,26 @@ def album_counts() -> AlbumCounts:
     return AlbumCounts(*(int(v) for v in row))
 
 
+def source_counts(no_cover_anywhere: int) -> SourceCounts:
+    source = func.coalesce(Album.cover_source, "spotify")
+    rows = db.session.execute(
+        select(source, func.count())
+        .where(state_sql("cover") == "ready")
+        .group_by(source)
+        .order_by(source)
+    ).all()
+    matches = db.session.execute(
+        select(func.count()).select_from(Album).where(Album.spotify_match_id.is_not(None))
+    ).scalar_one()
+    return SourceCounts({str(s): int(n) for s, n in rows}, int(matches), no_cover_anywhere)
+
+
 def collect() -> CacheStats:
     counts = album_counts()
+    sources = source_counts(counts.not_found)
     try:
         client = get_redis()
-        return CacheStats(
-            counts, counters.read_all(), True, queue_depths(client), run_status(client)
-        )
+        found = counters.read_all()
+        return CacheStats(counts, sources, found, True, queue_depths(client), run_status(client))
     except redis.RedisError:
-        return CacheStats(counts, Counters(), redis_ok=False)
+        return CacheStats(counts, sources, Counters(), redis_ok=False)

@@ -6,8 +6,11 @@ Spotify, Deezer and MusicBrainz/CAA, with their answer shapes, decoys and thrott
 
 from __future__ import annotations
 
+import itertools
+import json
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +19,8 @@ from flask.testing import FlaskClient
 
 from app.extensions import db
 from app.models import Album
-from tests.helpers import add_album
-from tests.pipeline import Pipeline, wait_for
+from tests.helpers import add_album, write_csv
+from tests.pipeline import Pipeline, short_id, wait_for
 
 pytestmark = pytest.mark.xdist_group("pipeline")
 
@@ -144,3 +147,67 @@ def test_a_throttled_source_is_cooled_down_while_the_others_go_on(
     assert (cover["status"], cover["source"]) == ("ready", "coverartarchive")
     throttled = [c for c in _calls(pipe.deezer.url) if c["path"].startswith("/search")]
     assert len(throttled) == 1  # asked once, answered "quota", left alone since
+
+
+def test_no_source_is_called_faster_than_its_limit(
+    pipe: Pipeline, pipe_client: FlaskClient
+) -> None:
+    """Four albums only MusicBrainz knows, viewed at once: MusicBrainz (1 request per
+    second per IP, 503 above it) is never asked faster, so it never refuses."""
+    artist = _unique("Harold Budd")
+    titles = [_unique(f"Pavilion {n}") for n in range(4)]
+    for title in titles:
+        _known(pipe.musicbrainz.url, artist, title, 1978)
+    ids = [_album(pipe, title, artist, 1978) for title in titles]
+    for album_id in ids:
+        pipe_client.get(f"/catalog/album/{album_id}/cover-art/?format=json")
+    for album_id in ids:
+        cover = wait_for(pipe_client, album_id, timeout=60)
+        assert (cover["status"], cover["source"]) == ("ready", "coverartarchive")
+    searches = [c for c in _calls(pipe.musicbrainz.url, "/ws/2/") if c["status"] != 403]
+    assert len(searches) == 4
+    assert all(c["status"] == 200 for c in searches)  # no 503: never over the limit
+    times = sorted(c["at"] for c in searches)
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.9
+
+
+def test_stats_count_covers_by_source_matches_and_calls(
+    pipe: Pipeline, pipe_client: FlaskClient
+) -> None:
+    searched, on_deezer = _unique("Searched"), _unique("On Deezer")
+    artist = _unique("Club Band")
+    _known(pipe.sim.url, artist, searched, 2001)
+    _known(pipe.deezer.url, artist, on_deezer, 2002)
+    nowhere = _album(pipe, _unique("Nowhere"), artist, 2003)
+    for album_id in (_album(pipe, searched, artist, 2001), _album(pipe, on_deezer, artist, 2002)):
+        assert wait_for(pipe_client, album_id)["status"] == "ready"
+    assert wait_for(pipe_client, nowhere, timeout=40)["status"] == "unavailable"
+
+    result = pipe.app.test_cli_runner().invoke(args=["cache-stats", "--json"])
+    stats = json.loads(result.output)
+    assert stats["covers_by_source"] == {"deezer": 1, "spotify-search": 1}
+    assert stats["spotify_matches"] == 1
+    assert stats["no_cover_anywhere"] == 1
+    assert stats["source_calls"]["deezer"]["ok"] == 2  # on_deezer found; nowhere asked once
+    text = pipe.app.test_cli_runner().invoke(args=["cache-stats"]).output
+    assert "covers by source: deezer 1, spotify-search 1" in text
+    metrics = pipe_client.get("/metrics").get_data(as_text=True)
+    assert 'album_catalog_covers_by_source{source="deezer"} 1.0' in metrics
+    assert "album_catalog_no_cover_anywhere 1.0" in metrics
+
+
+def test_an_import_makes_no_outside_calls(pipe: Pipeline, tmp_path: Path) -> None:
+    rows = [
+        ["Artist", "Album", "Year", "Spotify"],
+        [_unique("Air"), _unique("Talkie Walkie"), "2004", ""],
+        [_unique("Can"), _unique("Tago Mago"), "1971", "https://www.youtube.com/watch?v=x"],
+        [_unique("Neu!"), _unique("Neu! 75"), "1975", short_id()],
+    ]
+    path = write_csv(tmp_path / "club.csv", rows)
+    result = pipe.app.test_cli_runner().invoke(args=["import-albums", "--csv", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "created 3" in result.output
+    time.sleep(0.5)
+    assert pipe.sim.state.calls == []
+    assert _calls(pipe.deezer.url) == []
+    assert _calls(pipe.musicbrainz.url) == []
