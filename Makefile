@@ -34,6 +34,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.pipeline_bench
 	$(BIN)/python -m bench.healing_bench
 	$(BIN)/python -m bench.lanes_bench
+	$(BIN)/python -m bench.sources_bench
 	$(BIN)/python -m bench.web_bench --keep
 	$(BIN)/python -m bench.web_bench --no-page-cache
 

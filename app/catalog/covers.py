@@ -13,9 +13,10 @@ from app.models import Album
 from app.spotify.images import pick_src
 
 ENDPOINT = "catalog.cover_art"
-# A tile's few words: no link, not found, failing, slow (Messages' order).
+# A tile's few words, in Messages' order. Every album is looked for everywhere, so
+# "no link" ends in "no cover found" like any other album no source has.
 COVER_MESSAGES = Messages(
-    "No Spotify link", "No cover on Spotify", "Cover unavailable right now", "Cover is taking long"
+    "No cover found", "No cover found", "Cover failing, retrying", "Cover is taking long"
 )
 
 

@@ -12,7 +12,7 @@ from app.models import Album
 
 ENDPOINT = "catalog.metadata"
 METADATA_MESSAGES = Messages(
-    no_spotify="This album has no Spotify link, so there is no track list.",
+    no_spotify="This album is not on Spotify, so there is no track list.",
     not_found="Spotify does not know this album.",
     failing="The track list is unavailable right now.",
     slow="The track list is taking long to arrive.",

@@ -91,3 +91,31 @@ def test_upgrade_fills_the_sort_and_search_keys_of_stored_albums(bare_app: Flask
     assert {"ix_albums_sort_artist", "ix_albums_sort_title", "ix_albums_sort_year"} <= indexes
     if db.engine.dialect.name == "postgresql":
         assert "ix_albums_search_trgm" in indexes  # searching reads a trigram index
+
+
+def test_provider_neutral_covers_keep_every_cached_spotify_cover(bare_app: Flask) -> None:
+    upgrade(revision="0003")
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO artists (id, name, name_key) VALUES (1, 'A', 'a')"))
+        conn.execute(
+            text(
+                "INSERT INTO albums (id, title, title_key, artist_id, spotify_album_id, "
+                "spotify_cover_url, spotify_cover_cached_at, artist_key, year_key, "
+                "year_desc_key, search_key) VALUES (1, 'T', 't', 1, '4LH4d3cOWNNsVw41Gqt2kv', "
+                "'https://i.scdn.co/image/x', CURRENT_TIMESTAMP, 'a', 10000, 10000, 't / a'), "
+                "(2, 'U', 'u', 1, NULL, NULL, NULL, 'a', 10000, 10000, 'u / a')"
+            )
+        )
+    upgrade()
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT id, cover_url, cover_source FROM albums ORDER BY id")
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (1, "https://i.scdn.co/image/x", "spotify"),
+        (2, None, None),
+    ]
+    downgrade(revision="0003")  # and back: the Spotify cover is still there
+    with db.engine.connect() as conn:
+        kept = conn.execute(text("SELECT spotify_cover_url FROM albums WHERE id = 1")).scalar()
+    assert kept == "https://i.scdn.co/image/x"
