@@ -89,13 +89,13 @@ def _run_inline(labels: dict[int, str]) -> RefreshRun:
     return run
 
 
-def _report(run: RefreshRun, unlinked: int) -> None:
+def _report(run: RefreshRun) -> None:
     outcomes = run.outcomes
     refreshed = outcomes[Outcome.REFRESHED] + outcomes[Outcome.CACHED]
     click.echo(
         f"refreshed {refreshed}, not found {outcomes[Outcome.NOT_FOUND]}, "
         f"failed {outcomes[Outcome.FAILED] + outcomes[Outcome.DEFERRED]}, "
-        f"skipped {outcomes[Outcome.SKIPPED] + unlinked}"
+        f"skipped {outcomes[Outcome.SKIPPED]}"
     )
     if run.deferred:
         click.echo("Spotify asked us to pause for a long time; the rest was skipped.")
@@ -109,16 +109,20 @@ def _report(run: RefreshRun, unlinked: int) -> None:
             click.echo(f"  {run.labels[album_id]}: {reasons.get(album_id) or 'unknown error'}")
 
 
-def _dry_run(linked: list[Album], unlinked: int) -> None:
-    click.echo(f"dry run: would refresh {len(linked)} albums (no Spotify calls made)")
-    for album in linked:
-        click.echo(f"  {_label(album)} (spotify:album:{album.spotify_album_id})")
+def _dry_run(albums: list[Album], unlinked: int) -> None:
+    click.echo(f"dry run: would refresh {len(albums)} albums (no Spotify calls made)")
+    for album in albums:
+        where = f"spotify:album:{album.spotify_id}" if album.spotify_id else "no link"
+        click.echo(f"  {_label(album)} ({where})")
     if unlinked:
-        click.echo(f"  {unlinked} selected albums have no Spotify link and would be skipped")
+        click.echo(
+            f"  {unlinked} of them have no Spotify link: looked for by Spotify search and the"
+            " other cover sources"
+        )
 
 
-def _enqueue(linked: list[Album], unlinked: int) -> None:
-    queued = start_background_run(a.id for a in linked)
+def _enqueue(albums: list[Album], unlinked: int) -> None:
+    queued = start_background_run(a.id for a in albums)
     rate = float(setting("SPOTIFY_RATE_PER_SEC"))
     status = run_status(get_redis())
     left = status.remaining if status else queued
@@ -139,8 +143,8 @@ def _duration(seconds: float) -> str:
 @click.option("--album-id", "album_ids", type=int, multiple=True, help="Album id (repeatable).")
 @click.option("--artist", metavar="NAME", help="Albums by this artist.")
 @click.option("--genre", metavar="NAME", help="Albums in this genre.")
-@click.option("--missing", is_flag=True, help="Albums with a Spotify link but no cached cover.")
-@click.option("--all", "everything", is_flag=True, help="Every album with a Spotify link.")
+@click.option("--missing", is_flag=True, help="Albums without a cached cover (every source).")
+@click.option("--all", "everything", is_flag=True, help="Every album.")
 @click.option("--dry-run", is_flag=True, help="List what would be refreshed; call nothing.")
 @click.option("--enqueue", is_flag=True, help="Hand the work to the workers' background lane.")
 @click.option("--cancel", is_flag=True, help="Stop the background refresh now under way.")
@@ -181,16 +185,16 @@ def refresh_cache(
     albums = list(db.session.execute(_selection(album_ids, artist, genre, missing)).scalars())
     for unknown in sorted(set(album_ids) - {a.id for a in albums}):
         click.echo(f"album {unknown}: no such album", err=True)
-    linked = [a for a in albums if a.spotify_album_id]
-    unlinked = len(albums) - len(linked)
+    # Albums without a link are refreshed too: search and the other sources look for them.
+    unlinked = sum(1 for a in albums if not a.spotify_id)
     if dry_run:
-        _dry_run(linked, unlinked)
+        _dry_run(albums, unlinked)
     elif enqueue:
         try:
-            _enqueue(linked, unlinked)
+            _enqueue(albums, unlinked)
         except redis.RedisError as exc:
             raise click.ClickException(
                 f"cannot reach Redis to queue the refresh ({exc}); nothing was queued"
             ) from exc
     else:
-        _report(_run_inline({a.id: _label(a) for a in linked}), unlinked)
+        _report(_run_inline({a.id: _label(a) for a in albums}))

@@ -16,6 +16,7 @@ far off, or as "no cover anywhere" when every source answered and none had one.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from app.sources.base import AlbumQuery, SourceUnavailableError
 from app.sources.matching import Candidate, best_match, score
 from app.spotify.errors import AlbumNotFoundError, SpotifyError
 from app.spotify.limiter import LimiterBusyError
+from worker.failures import transient_backoff
 from worker.job import FetchRequest, Outcome, RequeueError
 from worker.service import SpotifyService
 from worker.sources import CoverSources
@@ -83,6 +85,7 @@ class Resolution:
         self.max_wait = max_wait
         self.outcomes: dict[str, Any] = dict(row.outcomes)
         self.soonest: float | None = None  # seconds until a source that failed may be asked
+        self.failed_now = False  # a source failed in this round (not just a busy limiter)
         self.query = AlbumQuery(row.title, row.artist, row.year, row.upc)
 
     def _later(self, seconds: float) -> None:
@@ -137,7 +140,10 @@ class Resolution:
         return False
 
     def _failed(self, name: str, exc: SourceUnavailableError | SpotifyError) -> None:
-        wait = exc.retry_after if isinstance(exc, SourceUnavailableError) else 10.0
+        throttled = isinstance(exc, SourceUnavailableError) and exc.throttled
+        # Throttled: as long as the source asked. A 5xx or a timeout: soon, backing off.
+        wait = exc.retry_after if throttled else transient_backoff(self.request.failures + 1)
+        self.failed_now = True
         if isinstance(exc, SourceUnavailableError) and exc.throttled:
             self.sources.cool_down(name, wait, self.spotify)
             if name == "spotify-search":
@@ -175,9 +181,17 @@ class Resolution:
             store_no_cover(self.row, self.outcomes)
             return Outcome.NOT_FOUND
         wait = max(0.1, self.soonest)
+        request = self.request
+        if self.failed_now:  # a busy limiter is waited out; failures count against tries
+            request = replace(request, failures=request.failures + 1)
+        attempts = request.attempts or int(setting("SPOTIFY_RETRY_ATTEMPTS"))
+        if request.failures >= max(1, attempts):
+            retry = float(setting("ERROR_RETRY_SECONDS"))
+            store_cover_failure(self.row, self.outcomes, max(wait, retry))
+            return Outcome.FAILED
         if wait <= float(setting("REQUEUE_MAX_SECONDS")):
             save_outcomes(self.row, self.outcomes)
-            raise RequeueError(wait, "cover sources busy or failing", self.request)
+            raise RequeueError(wait, "cover sources busy or failing", request)
         store_cover_failure(self.row, self.outcomes, wait)
         return Outcome.DEFERRED
 
