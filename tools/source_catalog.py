@@ -35,13 +35,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from flask import Flask, Response, jsonify, request
 
 Source = Literal["spotify", "deezer", "musicbrainz"]
 DecoyKind = Literal["other_artist", "live", "karaoke", "tribute", "remaster", "compilation"]
 Flavour = Literal["streaming", "musicbrainz"]
+Id = TypeVar("Id", int, str)
 
 SPOTIFY_SHARE = 0.60
 DEEZER_SHARE = 0.80
@@ -406,6 +407,34 @@ class KnownAlbums:
         return result
 
 
+def known_albums(catalog_csv: Path | None, source: Source) -> KnownAlbums:
+    """A sim's albums from its catalog; without one it knows only what `/_sim/albums` adds."""
+    return KnownAlbums(catalog_albums(load_rows(catalog_csv) if catalog_csv else [], source))
+
+
+class AlbumsById(Generic[Id]):
+    """The known albums and their decoys by a sim's id, rebuilt when the known ones change."""
+
+    def __init__(
+        self, known: KnownAlbums, flavour: Flavour, ident: Callable[[SourceAlbum], Id]
+    ) -> None:
+        self.known = known
+        self._flavour: Flavour = flavour
+        self._ident = ident
+        self._lock = threading.Lock()
+        self._built: tuple[int, dict[Id, SourceAlbum]] | None = None
+
+    def by_id(self) -> dict[Id, SourceAlbum]:
+        version = self.known.version
+        with self._lock:
+            if self._built is not None and self._built[0] == version:
+                return self._built[1]
+        built = {self._ident(a): a for a in self.known.candidates(self._flavour)}
+        with self._lock:
+            self._built = (version, built)
+        return built
+
+
 def parse_albums(payload: Any) -> list[SourceAlbum]:
     """Albums from a `/_sim/albums` body: a list of {artist, title, year?, upc?, has_art?}."""
     items: Any = payload.get("albums") if isinstance(payload, dict) else payload
@@ -440,10 +469,19 @@ def register_album_controls(
 ) -> None:
     """`/_sim/albums` (GET lists, POST adds) and `/_sim/forget` (POST removes) on a sim."""
 
-    def bad(message: str) -> Response:
-        response = jsonify({"error": message})
-        response.status_code = 400
-        return response
+    def with_posted(act: Callable[[list[SourceAlbum]], dict[str, Any]]) -> Response:
+        """`{"ok": true, ...act(albums)}` for the posted albums; 400 for a bad body."""
+        try:
+            albums = parse_albums(request.get_json(force=True))
+        except ValueError as exc:
+            response = jsonify({"error": str(exc)})
+            response.status_code = 400
+            return response
+        return jsonify({"ok": True, **act(albums)})
+
+    def add(albums: list[SourceAlbum]) -> dict[str, Any]:
+        known.add(albums)
+        return {"added": [dict(describe(a)) for a in albums]}
 
     @app.get("/_sim/albums")
     def list_albums() -> Response:
@@ -451,20 +489,11 @@ def register_album_controls(
 
     @app.post("/_sim/albums")
     def add_albums() -> Response:
-        try:
-            albums = parse_albums(request.get_json(force=True))
-        except ValueError as exc:
-            return bad(str(exc))
-        known.add(albums)
-        return jsonify({"ok": True, "added": [dict(describe(a)) for a in albums]})
+        return with_posted(add)
 
     @app.post("/_sim/forget")
     def forget_albums() -> Response:
-        try:
-            albums = parse_albums(request.get_json(force=True))
-        except ValueError as exc:
-            return bad(str(exc))
-        return jsonify({"ok": True, "forgotten": known.forget(a.key for a in albums)})
+        return with_posted(lambda albums: {"forgotten": known.forget(a.key for a in albums)})
 
 
 def describe_common(album: SourceAlbum) -> dict[str, Any]:

@@ -7,11 +7,11 @@ no year; `confirm` needs no second call.
 
 from __future__ import annotations
 
-import math
 from typing import Any, cast
 
 import requests
 
+from app.sources import http
 from app.sources.base import AlbumQuery, SourceUnavailableError
 from app.sources.matching import Candidate
 from app.spotify.models import Image
@@ -58,24 +58,12 @@ class DeezerSource:
         return candidate if candidate.images else None
 
     def _get(self, url: str, params: dict[str, str | int]) -> dict[str, Any]:
-        try:
-            response = self.session.get(url, params=params, timeout=self.timeout)
-        except requests.RequestException as exc:  # timeouts and connection errors
-            raise SourceUnavailableError(f"Deezer: {exc}", UNAVAILABLE_RETRY_AFTER) from exc
-        if response.status_code == 429:
-            wait = _retry_after(response, THROTTLED_RETRY_AFTER)
-            raise SourceUnavailableError("Deezer: HTTP 429", wait, throttled=True)
-        if response.status_code != 200:
-            # 5xx, or a status Deezer does not document: not an answer about the album.
-            message = f"Deezer: HTTP {response.status_code}"
-            raise SourceUnavailableError(message, UNAVAILABLE_RETRY_AFTER)
-        try:
-            raw: Any = response.json()
-        except ValueError as exc:
-            raise SourceUnavailableError("Deezer: invalid JSON", UNAVAILABLE_RETRY_AFTER) from exc
-        if not isinstance(raw, dict):
-            raise SourceUnavailableError("Deezer: unexpected answer", UNAVAILABLE_RETRY_AFTER)
-        body = cast(dict[str, Any], raw)
+        response = http.get(
+            self.session, url, params, "Deezer", UNAVAILABLE_RETRY_AFTER, timeout=self.timeout
+        )
+        http.raise_if_throttled(response, "Deezer: HTTP 429", THROTTLED_RETRY_AFTER, (429,))
+        # 5xx, or a status Deezer does not document: not an answer about the album.
+        body = http.json_object(response, "Deezer", UNAVAILABLE_RETRY_AFTER)
         error: Any = body.get("error")
         if isinstance(error, dict):
             _raise_for_error(cast(dict[str, Any], error))
@@ -110,14 +98,6 @@ def _candidate(item: dict[str, Any]) -> Candidate | None:
 def _phrase(text: str) -> str:
     """A name fit for a quoted Deezer field: Deezer has no escape for a quote in one."""
     return " ".join(text.replace('"', " ").replace("\\", " ").split())
-
-
-def _retry_after(response: requests.Response, default: float) -> float:
-    try:
-        seconds = float(response.headers.get("Retry-After", ""))
-    except ValueError:  # absent, or an HTTP date: the default is close enough
-        return default
-    return seconds if math.isfinite(seconds) and seconds >= 0 else default
 
 
 def _http_url(value: Any) -> str | None:

@@ -7,13 +7,13 @@ found here may still have no art: `confirm` asks the Cover Art Archive.
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any, cast
 from urllib.parse import quote
 
 import requests
 
+from app.sources import http
 from app.sources.base import AlbumQuery, SourceUnavailableError
 from app.sources.matching import Candidate, normalise
 from app.spotify.models import Image
@@ -68,19 +68,8 @@ class CoverArtArchiveSource:
             "limit": SEARCH_LIMIT,
         }
         response = self._get(f"{self.musicbrainz_base}release-group/", params)
-        if response.status_code != 200:
-            raise SourceUnavailableError(
-                f"MusicBrainz: HTTP {response.status_code}", UNAVAILABLE_RETRY_AFTER
-            )
-        try:
-            raw: Any = response.json()
-        except ValueError as exc:
-            raise SourceUnavailableError(
-                "MusicBrainz: invalid JSON", UNAVAILABLE_RETRY_AFTER
-            ) from exc
-        if not isinstance(raw, dict):
-            raise SourceUnavailableError("MusicBrainz: unexpected answer", UNAVAILABLE_RETRY_AFTER)
-        groups = _dicts(cast(dict[str, Any], raw).get("release-groups"))
+        body = http.json_object(response, "MusicBrainz", UNAVAILABLE_RETRY_AFTER)
+        groups = _dicts(body.get("release-groups"))
         return [c for group in groups if (c := _candidate(group))]
 
     def confirm(self, candidate: Candidate) -> Candidate | None:
@@ -99,21 +88,26 @@ class CoverArtArchiveSource:
 
     def _get(self, url: str, params: dict[str, str | int] | None) -> requests.Response:
         """The response, or SourceUnavailableError for throttling, refusal and network errors."""
-        try:
-            response = self.session.get(url, params=params, headers=self.headers,
-                                        timeout=self.timeout, allow_redirects=False)  # fmt: skip
-        except requests.RequestException as exc:  # timeouts and connection errors
-            raise SourceUnavailableError(f"MusicBrainz: {exc}", UNAVAILABLE_RETRY_AFTER) from exc
+        response = http.get(
+            self.session,
+            url,
+            params,
+            "MusicBrainz",
+            UNAVAILABLE_RETRY_AFTER,
+            headers=self.headers,
+            timeout=self.timeout,
+            allow_redirects=False,
+        )
         status = response.status_code
-        if status in (429, 503):  # MusicBrainz's rate limit answers 503
-            wait = _retry_after(response, THROTTLED_RETRY_AFTER)
-            raise SourceUnavailableError(f"HTTP {status} from {url}", wait, throttled=True)
+        failure = f"HTTP {status} from {url}"
+        # MusicBrainz's rate limit answers 503.
+        http.raise_if_throttled(response, failure, THROTTLED_RETRY_AFTER, (429, 503))
         if status == 403:
             agent = self.headers["User-Agent"]
             message = f"MusicBrainz refused the User-Agent {agent!r}: check the contact"
             raise SourceUnavailableError(message, REFUSED_RETRY_AFTER, throttled=True)
         if status >= 500:
-            raise SourceUnavailableError(f"HTTP {status} from {url}", UNAVAILABLE_RETRY_AFTER)
+            raise SourceUnavailableError(failure, UNAVAILABLE_RETRY_AFTER)
         return response
 
 
@@ -151,14 +145,6 @@ def _artist(credits: Any) -> str | None:
 def _lucene(text: str) -> str:
     """A name fit for a quoted Lucene field, special characters escaped."""
     return _LUCENE_SPECIAL.sub(r"\\\1", " ".join(text.split()))
-
-
-def _retry_after(response: requests.Response, default: float) -> float:
-    try:
-        seconds = float(response.headers.get("Retry-After", ""))
-    except ValueError:  # absent, or an HTTP date: the default is close enough
-        return default
-    return seconds if math.isfinite(seconds) and seconds >= 0 else default
 
 
 def _str(value: Any) -> str | None:

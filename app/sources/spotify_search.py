@@ -66,8 +66,8 @@ class SpotifySearchSource:
     def _search(self, q: str) -> list[Candidate]:
         try:
             items = self.client.search_albums(q)
-        except RateLimitedError as exc:
-            raise SourceUnavailableError(str(exc), exc.retry_after, throttled=True) from exc
+        except RateLimitedError:
+            raise  # the resolver pauses Spotify (or, for the daily quota, search alone)
         except AlbumNotFoundError:
             return []  # a 400 (a query Spotify cannot parse) finds nothing
         except SpotifyError as exc:

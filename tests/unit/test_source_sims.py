@@ -119,8 +119,8 @@ def test_rule_is_deterministic_and_ignores_spelling() -> None:
 
 def test_spotify_ids_are_the_sample_links() -> None:
     """data/README.md's rule: base62 of sha256("<artist>|<title>"), 22 characters."""
-    rows = sc.load_rows(SAMPLE)
-    assert len(rows) == 217
+    rows = [r for r in sc.load_rows(SAMPLE) if "open.spotify.com/album/" in r.link]
+    assert len(rows) == 217  # the other 27 rows have no usable link, as clubs' sheets do
     for row in rows:
         album_id = sc.base62_id(f"{row.artist}|{row.title}")
         assert len(album_id) == 22
@@ -129,7 +129,7 @@ def test_spotify_ids_are_the_sample_links() -> None:
 
 def test_shares_over_the_sample_are_roughly_as_specified() -> None:
     shares = sc.shares(sc.load_rows(SAMPLE))
-    assert shares["albums"] == 217
+    assert shares["albums"] == 244
     assert 0.50 <= shares["spotify"] <= 0.70
     assert 0.70 <= shares["deezer"] <= 0.90
     assert 0.65 <= shares["deezer_of_rest"] <= 0.95

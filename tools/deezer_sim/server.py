@@ -8,26 +8,31 @@ from __future__ import annotations
 
 import hashlib
 import random
-import threading
 import time
-from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from tools.sim_common import (
+    CommonSettings,
+    SimServerBase,
+    WindowState,
+    record_calls,
+    register_control_endpoints,
+    svg_response,
+)
 from tools.source_catalog import (
+    AlbumsById,
     KnownAlbums,
     SourceAlbum,
     by_popularity_key,
-    catalog_albums,
     describe_common,
     digest,
     int_id,
-    load_rows,
+    known_albums,
     normalise,
     parse_query,
     register_album_controls,
@@ -47,87 +52,31 @@ _NOT_API = ("/_sim/", "/images/")
 
 
 @dataclass
-class DeezerSettings:
-    latency_ms: float = 0.0
-    error_ratio: float = 0.0
+class DeezerSettings(CommonSettings):
     # Deezer allows 50 requests per 5 s; None means no limit.
     window_limit: int | None = 50
     window_seconds: float = 5.0
     seed: int | None = None
 
-    def public(self) -> dict[str, Any]:
-        return asdict(self)
 
-
-@dataclass(frozen=True)
-class Call:
-    at: float
-    method: str
-    path: str
-    status: int
-
-
-class DeezerState:
+class DeezerState(WindowState[DeezerSettings]):
     """Settings, the rolling request window and the record of calls (thread-safe)."""
 
     def __init__(self, settings: DeezerSettings | None = None) -> None:
-        self.settings = settings or DeezerSettings()
-        self.lock = threading.Lock()
-        self.calls: list[Call] = []
-        self.accepted: deque[float] = deque()
-        self.throttle_until = 0.0
-        self.random = random.Random(self.settings.seed)
-
-    def update(self, **changes: Any) -> None:
-        with self.lock:
-            for name, value in changes.items():
-                if not hasattr(self.settings, name):
-                    raise ValueError(f"unknown setting {name!r}")
-                setattr(self.settings, name, value)
-            if "seed" in changes:
-                self.random = random.Random(self.settings.seed)
-
-    def reset(self) -> None:
-        with self.lock:
-            self.calls.clear()
-            self.accepted.clear()
-            self.throttle_until = 0.0
-
-    def throttle(self, seconds: float) -> None:
-        """Answer every API call with the code-4 quota error for `seconds`."""
-        with self.lock:
-            self.throttle_until = time.monotonic() + seconds
-
-    def record(self, method: str, path: str, status: int) -> None:
-        with self.lock:
-            self.calls.append(Call(time.time(), method, path, status))
-
-    def api_calls(self, prefix: str = "/") -> list[Call]:
-        with self.lock:
-            return [c for c in self.calls if c.path.startswith(prefix)]
+        super().__init__(settings or DeezerSettings())
 
     def over_quota(self) -> bool:
         """Whether this call breaks the rolling window; a call let through counts in it.
 
         Refused calls do not count, so a client that waits for the window to clear gets
-        through again.
+        through again. Forced throttling answers the code-4 quota error.
         """
         now = time.monotonic()
         with self.lock:
             if now < self.throttle_until:
                 return True
-            window = self.settings.window_seconds
-            while self.accepted and self.accepted[0] <= now - window:
-                self.accepted.popleft()
-            limit = self.settings.window_limit
-            if limit is not None and len(self.accepted) >= limit:
-                return True
-            self.accepted.append(now)
-            return False
-
-    def should_fail(self) -> bool:
-        with self.lock:
-            return self.random.random() < self.settings.error_ratio
+            settings = self.settings
+            return self._take_slot(now, settings.window_seconds, settings.window_limit) is not None
 
 
 def _deezer_error(kind: str, message: str, code: int) -> Response:
@@ -271,23 +220,11 @@ def cover_svg(md5: str, size: int) -> str:
     )
 
 
-class DeezerCatalog:
+class DeezerCatalog(AlbumsById[int]):
     """What the sim can return: known albums and their decoys, searchable and by id."""
 
     def __init__(self, known: KnownAlbums) -> None:
-        self.known = known
-        self._lock = threading.Lock()
-        self._built: tuple[int, dict[int, SourceAlbum]] | None = None
-
-    def by_id(self) -> dict[int, SourceAlbum]:
-        version = self.known.version
-        with self._lock:
-            if self._built is not None and self._built[0] == version:
-                return self._built[1]
-        built = {album_id(a): a for a in self.known.candidates("streaming")}
-        with self._lock:
-            self._built = (version, built)
-        return built
+        super().__init__(known, "streaming", album_id)
 
     def search(self, query: str) -> list[SourceAlbum]:
         clauses = parse_query(query)
@@ -300,7 +237,7 @@ def create_deezer_app(state: DeezerState, catalog: DeezerCatalog) -> Flask:
     _register_hooks(app, state)
     _register_api(app, catalog)
     _register_images(app)
-    _register_controls(app, state)
+    register_control_endpoints(app, state)
     register_album_controls(app, catalog.known, lambda a: {**describe_common(a), "id": album_id(a)})
     return app
 
@@ -311,8 +248,7 @@ def _register_hooks(app: Flask, state: DeezerState) -> None:
         path = request.path
         if path.startswith(_NOT_API):
             return None
-        if state.settings.latency_ms:
-            time.sleep(state.settings.latency_ms / 1000)
+        state.delay()
         if state.over_quota():
             return quota_error()
         if state.should_fail():
@@ -320,12 +256,8 @@ def _register_hooks(app: Flask, state: DeezerState) -> None:
             return Response("Simulated server error", status=status, mimetype="text/plain")
         return None
 
-    @app.after_request
-    def record(response: Response) -> Response:
-        # Every call but the control ones, images included, so tests can count downloads.
-        if not request.path.startswith("/_sim/"):
-            state.record(request.method, request.full_path.rstrip("?"), response.status_code)
-        return response
+    # Every call but the control ones, images included, so tests can count downloads.
+    record_calls(app, state, ("/_sim/",))
 
 
 def _register_api(app: Flask, catalog: DeezerCatalog) -> None:
@@ -391,78 +323,19 @@ def _register_images(app: Flask) -> None:
         )
         if not ok:
             return Response("Not Found", status=404, mimetype="text/plain")
-        response = Response(cover_svg(md5, int(size_text)), mimetype="image/svg+xml")
-        response.headers["Cache-Control"] = "public, max-age=86400"
-        return response
+        return svg_response(cover_svg(md5, int(size_text)))
 
 
-def _register_controls(app: Flask, state: DeezerState) -> None:
-    @app.get("/_sim/settings")
-    def get_settings() -> Response:
-        return jsonify(state.settings.public())
-
-    @app.post("/_sim/settings")
-    def set_settings() -> Response:
-        try:
-            state.update(**(request.get_json(force=True) or {}))
-        except ValueError as exc:
-            response = jsonify({"error": str(exc)})
-            response.status_code = 400
-            return response
-        return jsonify(state.settings.public())
-
-    @app.post("/_sim/throttle")
-    def throttle() -> Response:
-        state.throttle(float((request.get_json(force=True) or {}).get("seconds", 30)))
-        return jsonify({"ok": True})
-
-    @app.post("/_sim/reset")
-    def reset() -> Response:
-        state.reset()
-        return jsonify({"ok": True})
-
-    @app.get("/_sim/calls")
-    def calls() -> Response:
-        return jsonify(
-            [
-                {"at": c.at, "method": c.method, "path": c.path, "status": c.status}
-                for c in state.api_calls(request.args.get("prefix", "/"))
-            ]
-        )
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Calls are recorded in the state; no access log on stderr."""
-
-
-class SimServer:
+class SimServer(SimServerBase[DeezerSettings]):
     """The Deezer simulator on a background thread: `with SimServer() as sim: sim.url`."""
 
-    def __init__(
-        self,
-        settings: DeezerSettings | None = None,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        catalog_csv: Path | None = None,
-    ) -> None:
-        self.state = DeezerState(settings)
-        # Without a catalog the sim knows only what `/_sim/albums` adds.
-        rows = load_rows(catalog_csv) if catalog_csv else []
-        self.catalog = DeezerCatalog(KnownAlbums(catalog_albums(rows, "deezer")))
-        self.app = create_deezer_app(self.state, self.catalog)
-        self._server: BaseWSGIServer = make_server(
-            host, port, self.app, threaded=True, request_handler=_QuietHandler
-        )
-        # A short poll so stop() returns quickly: tests start one server per test.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+    # A short poll so stop() returns quickly: tests start one server per test.
+    poll_interval = 0.05
 
-    @property
-    def url(self) -> str:
-        return f"http://{self._server.host}:{self._server.server_port}/"
+    def _create_app(self, settings: DeezerSettings | None, catalog_csv: Path | None) -> Flask:
+        self.state = DeezerState(settings)
+        self.catalog = DeezerCatalog(known_albums(catalog_csv, "deezer"))
+        return create_deezer_app(self.state, self.catalog)
 
     @property
     def api_base(self) -> str:
@@ -471,23 +344,3 @@ class SimServer:
 
     def search_calls(self) -> int:
         return len(self.state.api_calls("/search"))
-
-    def start(self) -> SimServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> SimServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def join(self) -> None:
-        """Block until the server stops (for `python -m`)."""
-        while self._thread.is_alive():
-            # Short joins so Ctrl-C reaches the main thread.
-            self._thread.join(timeout=1.0)

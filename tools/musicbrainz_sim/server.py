@@ -8,25 +8,30 @@ archive.org) when a release group has front art and answers 404 when it has none
 
 from __future__ import annotations
 
-import random
-import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from tools.sim_common import (
+    CommonSettings,
+    SimServerBase,
+    SimState,
+    record_calls,
+    register_control_endpoints,
+    svg_response,
+)
 from tools.source_catalog import (
+    AlbumsById,
     Clause,
     KnownAlbums,
     SourceAlbum,
-    catalog_albums,
     describe_common,
     digest,
-    load_rows,
+    known_albums,
     normalise,
     parse_query,
     register_album_controls,
@@ -95,65 +100,28 @@ FIELDS = {
 
 
 @dataclass
-class MusicBrainzSettings:
-    latency_ms: float = 0.0
-    error_ratio: float = 0.0
+class MusicBrainzSettings(CommonSettings):
     # MusicBrainz allows one request per second per client (IP); None means no limit.
     rate_per_sec: float | None = 1.0
     burst: int = 1
     seed: int | None = None
 
-    def public(self) -> dict[str, Any]:
-        return asdict(self)
 
+class MusicBrainzState(SimState[MusicBrainzSettings]):
+    """Settings, a token bucket per client and the record of calls (thread-safe).
 
-@dataclass(frozen=True)
-class Call:
-    at: float
-    method: str
-    path: str
-    status: int
-
-
-class MusicBrainzState:
-    """Settings, a token bucket per client and the record of calls (thread-safe)."""
+    Forced throttling answers every ws/2 call with the rate-limit 503.
+    """
 
     def __init__(self, settings: MusicBrainzSettings | None = None) -> None:
-        self.settings = settings or MusicBrainzSettings()
-        self.lock = threading.Lock()
-        self.calls: list[Call] = []
+        super().__init__(settings or MusicBrainzSettings())
         self.buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, when)
-        self.throttle_until = 0.0
-        self.random = random.Random(self.settings.seed)
 
-    def update(self, **changes: Any) -> None:
-        with self.lock:
-            for name, value in changes.items():
-                if not hasattr(self.settings, name):
-                    raise ValueError(f"unknown setting {name!r}")
-                setattr(self.settings, name, value)
-            if "seed" in changes:
-                self.random = random.Random(self.settings.seed)
-            self.buckets.clear()
+    def _changed(self) -> None:
+        self.buckets.clear()
 
-    def reset(self) -> None:
-        with self.lock:
-            self.calls.clear()
-            self.buckets.clear()
-            self.throttle_until = 0.0
-
-    def throttle(self, seconds: float) -> None:
-        """Answer every ws/2 call with the rate-limit 503 for `seconds`."""
-        with self.lock:
-            self.throttle_until = time.monotonic() + seconds
-
-    def record(self, method: str, path: str, status: int) -> None:
-        with self.lock:
-            self.calls.append(Call(time.time(), method, path, status))
-
-    def api_calls(self, prefix: str = "/") -> list[Call]:
-        with self.lock:
-            return [c for c in self.calls if c.path.startswith(prefix)]
+    def _cleared(self) -> None:
+        self.buckets.clear()
 
     def allow(self, client: str) -> bool:
         """Take a token from the client's bucket; refused calls take none."""
@@ -171,10 +139,6 @@ class MusicBrainzState:
                 return False
             self.buckets[client] = (tokens - 1, now)
             return True
-
-    def should_fail(self) -> bool:
-        with self.lock:
-            return self.random.random() < self.settings.error_ratio
 
 
 def _json_error(status: int, message: str) -> Response:
@@ -309,23 +273,11 @@ def score_album(clauses: list[Clause], album: SourceAlbum) -> float | None:
     return total if matched_any else None
 
 
-class MusicBrainzCatalog:
+class MusicBrainzCatalog(AlbumsById[str]):
     """Known release groups and their decoys, searchable and by MBID."""
 
     def __init__(self, known: KnownAlbums) -> None:
-        self.known = known
-        self._lock = threading.Lock()
-        self._built: tuple[int, dict[str, SourceAlbum]] | None = None
-
-    def by_id(self) -> dict[str, SourceAlbum]:
-        version = self.known.version
-        with self._lock:
-            if self._built is not None and self._built[0] == version:
-                return self._built[1]
-        built = {group_id(a): a for a in self.known.candidates("musicbrainz")}
-        with self._lock:
-            self._built = (version, built)
-        return built
+        super().__init__(known, "musicbrainz", group_id)
 
     def search(self, query: str) -> list[tuple[int, SourceAlbum]]:
         """(score 0..100, group), best first; the best scores 100, as on MusicBrainz."""
@@ -367,7 +319,7 @@ def create_musicbrainz_app(state: MusicBrainzState, catalog: MusicBrainzCatalog)
     _register_hooks(app, state)
     _register_ws2(app, catalog)
     _register_caa(app, catalog)
-    _register_controls(app, state)
+    register_control_endpoints(app, state)
 
     def describe(album: SourceAlbum) -> dict[str, Any]:
         return {**describe_common(album), "id": group_id(album), "has_art": album.has_art}
@@ -383,8 +335,7 @@ def _register_hooks(app: Flask, state: MusicBrainzState) -> None:
         api, caa = path.startswith("/ws/2/"), path.startswith("/caa/")
         if not (api or caa):
             return None
-        if state.settings.latency_ms:
-            time.sleep(state.settings.latency_ms / 1000)
+        state.delay()
         if api:
             if generic_agent(request.headers.get("User-Agent", "")):
                 return _json_error(403, USER_AGENT_MESSAGE)
@@ -394,12 +345,8 @@ def _register_hooks(app: Flask, state: MusicBrainzState) -> None:
             return _json_error(state.random.choice([500, 503]), "Simulated server error")
         return None
 
-    @app.after_request
-    def record(response: Response) -> Response:
-        # Every call but the control ones: CAA and image fetches count too.
-        if not request.path.startswith("/_sim/"):
-            state.record(request.method, request.full_path.rstrip("?"), response.status_code)
-        return response
+    # Every call but the control ones: CAA and image fetches count too.
+    record_calls(app, state, ("/_sim/",))
 
 
 def _wants_json() -> bool:
@@ -520,78 +467,19 @@ def _register_caa(app: Flask, catalog: MusicBrainzCatalog) -> None:
         pixels = IA_PIXELS.get(name.removesuffix(".jpg")) if name.endswith(".jpg") else None
         if pixels is None or not _valid_mbid(mbid) or with_art(mbid) is None:
             return Response("Not Found", status=404, mimetype="text/plain")
-        response = Response(cover_svg(mbid, pixels), mimetype="image/svg+xml")
-        response.headers["Cache-Control"] = "public, max-age=31536000"
-        return response
+        return svg_response(cover_svg(mbid, pixels), max_age=31_536_000)
 
 
-def _register_controls(app: Flask, state: MusicBrainzState) -> None:
-    @app.get("/_sim/settings")
-    def get_settings() -> Response:
-        return jsonify(state.settings.public())
-
-    @app.post("/_sim/settings")
-    def set_settings() -> Response:
-        try:
-            state.update(**(request.get_json(force=True) or {}))
-        except ValueError as exc:
-            response = jsonify({"error": str(exc)})
-            response.status_code = 400
-            return response
-        return jsonify(state.settings.public())
-
-    @app.post("/_sim/throttle")
-    def throttle() -> Response:
-        state.throttle(float((request.get_json(force=True) or {}).get("seconds", 30)))
-        return jsonify({"ok": True})
-
-    @app.post("/_sim/reset")
-    def reset() -> Response:
-        state.reset()
-        return jsonify({"ok": True})
-
-    @app.get("/_sim/calls")
-    def calls() -> Response:
-        return jsonify(
-            [
-                {"at": c.at, "method": c.method, "path": c.path, "status": c.status}
-                for c in state.api_calls(request.args.get("prefix", "/"))
-            ]
-        )
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Calls are recorded in the state; no access log on stderr."""
-
-
-class SimServer:
+class SimServer(SimServerBase[MusicBrainzSettings]):
     """MusicBrainz and CAA on a background thread: `with SimServer() as sim: sim.api_base`."""
 
-    def __init__(
-        self,
-        settings: MusicBrainzSettings | None = None,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        catalog_csv: Path | None = None,
-    ) -> None:
-        self.state = MusicBrainzState(settings)
-        # Without a catalog the sim knows only what `/_sim/albums` adds.
-        rows = load_rows(catalog_csv) if catalog_csv else []
-        self.catalog = MusicBrainzCatalog(KnownAlbums(catalog_albums(rows, "musicbrainz")))
-        self.app = create_musicbrainz_app(self.state, self.catalog)
-        self._server: BaseWSGIServer = make_server(
-            host, port, self.app, threaded=True, request_handler=_QuietHandler
-        )
-        # A short poll so stop() returns quickly: tests start one server per test.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+    # A short poll so stop() returns quickly: tests start one server per test.
+    poll_interval = 0.05
 
-    @property
-    def url(self) -> str:
-        return f"http://{self._server.host}:{self._server.server_port}/"
+    def _create_app(self, settings: MusicBrainzSettings | None, catalog_csv: Path | None) -> Flask:
+        self.state = MusicBrainzState(settings)
+        self.catalog = MusicBrainzCatalog(known_albums(catalog_csv, "musicbrainz"))
+        return create_musicbrainz_app(self.state, self.catalog)
 
     @property
     def api_base(self) -> str:
@@ -606,23 +494,3 @@ class SimServer:
 
     def caa_calls(self) -> int:
         return len(self.state.api_calls("/caa/"))
-
-    def start(self) -> SimServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join(timeout=5)
-
-    def join(self) -> None:
-        """Block until the server stops (for `python -m`)."""
-        while self._thread.is_alive():
-            # Short joins so Ctrl-C reaches the main thread.
-            self._thread.join(timeout=1.0)
-
-    def __enter__(self) -> SimServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import base64
 import secrets
-import threading
 import time
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote, urlencode
 
 from flask import Flask, Response, g, jsonify, request
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
+from tools.sim_common import SimServerBase, record_calls, register_control_endpoints, svg_response
 from tools.source_catalog import SourceAlbum, describe_common, load_rows, register_album_controls
 from tools.spotify_sim import albums
 from tools.spotify_sim.state import BUCKETS, Bucket, SimSettings, SimState
@@ -80,17 +79,12 @@ def _register_hooks(app: Flask, state: SimState) -> None:
         path = request.path
         if path.startswith(_NOT_API):
             return None
-        if state.settings.latency_ms:
-            time.sleep(state.settings.latency_ms / 1000)
+        state.delay()
         if path.startswith("/v1/"):
             return _api_refusal(state)
         return None
 
-    @app.after_request
-    def record(response: Response) -> Response:
-        if not request.path.startswith(_NOT_API):
-            state.record(request.method, request.full_path.rstrip("?"), response.status_code)
-        return response
+    record_calls(app, state, _NOT_API)
 
 
 def _api_refusal(state: SimState) -> Response | None:
@@ -196,9 +190,7 @@ def _register_album_endpoints(
 
     @app.get("/image/<album_id>/<int:size>")
     def image(album_id: str, size: int) -> Response:
-        response = Response(albums.cover_svg(album_id, size), mimetype="image/svg+xml")
-        response.headers["Cache-Control"] = "public, max-age=86400"
-        return response
+        return svg_response(albums.cover_svg(album_id, size))
 
 
 def _register_search_endpoint(app: Flask, state: SimState, index: albums.SearchIndex) -> None:
@@ -262,20 +254,8 @@ def _int_arg(name: str, default: int) -> int | None:
 
 def _register_control_endpoints(app: Flask, state: SimState) -> None:
     """The /_sim/ endpoints through which tests read and change the simulator's state."""
-
-    @app.get("/_sim/settings")
-    def get_settings() -> Response:
-        return jsonify(state.settings.public())
-
-    @app.post("/_sim/settings")
-    def set_settings() -> Response:
-        state.update(**(request.get_json(force=True) or {}))
-        return jsonify(state.settings.public())
-
-    @app.post("/_sim/throttle")
-    def throttle() -> Response:
-        state.throttle(float((request.get_json(force=True) or {}).get("seconds", 30)))
-        return jsonify({"ok": True})
+    # An unknown setting has always been a 500 here (a 400 on the other sims).
+    register_control_endpoints(app, state, reject_unknown_settings=False)
 
     @app.post("/_sim/quota")
     def quota() -> Response:
@@ -293,50 +273,16 @@ def _register_control_endpoints(app: Flask, state: SimState) -> None:
             buckets = sorted(state.exhausted_buckets)
             return jsonify({"exhausted": state.quota_exhausted, "buckets": buckets})
 
-    @app.post("/_sim/reset")
-    def reset() -> Response:
-        state.reset()
-        return jsonify({"ok": True})
 
-    @app.get("/_sim/calls")
-    def calls() -> Response:
-        return jsonify(
-            [
-                {"at": c.at, "method": c.method, "path": c.path, "status": c.status}
-                for c in state.api_calls(request.args.get("prefix", "/"))
-            ]
-        )
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """Calls are recorded in the state; no access log on stderr."""
-
-
-class SimServer:
+class SimServer(SimServerBase[SimSettings]):
     """The simulator on a background thread: `with SimServer() as sim: sim.url`."""
 
-    def __init__(
-        self,
-        settings: SimSettings | None = None,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        catalog_csv: Path | None = None,
-    ) -> None:
+    def _create_app(self, settings: SimSettings | None, catalog_csv: Path | None) -> Flask:
         self.state = SimState(settings)
         catalog = albums.load_catalog(catalog_csv) if catalog_csv else {}
         # Without a catalog, search knows only what `/_sim/albums` adds.
         self.search_index = albums.search_index(load_rows(catalog_csv) if catalog_csv else [])
-        self.app = create_sim_app(self.state, catalog, self.search_index)
-        self._server: BaseWSGIServer = make_server(
-            host, port, self.app, threaded=True, request_handler=_QuietHandler
-        )
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self._server.host}:{self._server.server_port}/"
+        return create_sim_app(self.state, catalog, self.search_index)
 
     @property
     def api_base(self) -> str:
@@ -353,17 +299,3 @@ class SimServer:
     def search_calls(self) -> int:
         """How many search API calls were made."""
         return len(self.state.api_calls("/v1/search"))
-
-    def start(self) -> SimServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> SimServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
