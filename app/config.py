@@ -180,6 +180,11 @@ class Config:
             "SPOTIFY_BACKGROUND_RESERVE", max(0, self.SPOTIFY_BURST - 1)
         )
         self.SPOTIFY_BATCH: str = _env_choice("SPOTIFY_BATCH", "auto", ("auto", "on", "off"))
+        # Calls per quota bucket (album lookups, track pages, search) in any rolling 24 h;
+        # developers report locks after a few hundred to ~2,000 calls a day in development
+        # mode. Background work stops at SPOTIFY_BACKGROUND_SHARE of it: visitors keep the rest.
+        self.SPOTIFY_DAILY_BUDGET: int = _env_int("SPOTIFY_DAILY_BUDGET", 500)
+        self.SPOTIFY_BACKGROUND_SHARE: float = _env_float("SPOTIFY_BACKGROUND_SHARE", 0.7)
         # Spotify serves covers from i.scdn.co and from *.spotifycdn.com hosts.
         self.SPOTIFY_IMAGE_HOSTS: tuple[str, ...] = _env_list(
             "SPOTIFY_IMAGE_HOSTS", "i.scdn.co,*.spotifycdn.com"

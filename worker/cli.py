@@ -20,6 +20,7 @@ from worker.fetch import fetch_album
 from worker.job import FetchRequest, Outcome, RequeueError
 from worker.lanes import run_status
 from worker.queue import cancel_background_run, start_background_run
+from worker.service import spotify_service
 from worker.tasks import send_refresh_task
 
 # The CLI waits for the limiter like a patient worker would, but not for hours.
@@ -131,6 +132,15 @@ def _enqueue(albums: list[Album], unlinked: int) -> None:
         f" {left} to go, at least {_duration(left / rate)} at {rate:g} calls/s."
         " Visitors go first; `flask cache-stats` shows progress, --cancel stops it."
     )
+    lookups = spotify_service().quota.bucket_usage("albums")
+    if lookups.background_left < left:
+        later = lookups.oldest_leaves_in or 24 * 3600.0
+        click.echo(
+            f"today's budget allows about {lookups.background_left} more album lookups in the"
+            f" background ({lookups.background_limit} of SPOTIFY_DAILY_BUDGET={lookups.budget}"
+            f" a day; visitors keep the rest): the run pauses then and continues as calls"
+            f" leave the 24 h window, the first in {_duration(later)}."
+        )
 
 
 def _duration(seconds: float) -> str:

@@ -16,6 +16,7 @@ from app.config import setting
 from app.ops import counters
 from app.spotify.errors import AlbumNotFoundError, RateLimitedError, TransientError
 from app.spotify.limiter import LimiterBusyError
+from app.spotify.quota import BUCKETS
 from worker.job import FetchRequest, Outcome, RequeueError
 from worker.service import SpotifyService
 from worker.store import store_answer, store_failure
@@ -42,11 +43,28 @@ def wait_of(exc: LimiterBusyError | RateLimitedError) -> float:
 
 
 def note_rate_limit(service: SpotifyService, exc: Exception) -> None:
-    """A 429 pauses every worker (the shared cooldown), whatever call it came from."""
-    if isinstance(exc, RateLimitedError):
-        service.limiter.set_cooldown(exc.retry_after)
-        counters.incr(counters.RATE_LIMITED)
-        log.warning("Spotify 429: all workers pause for %.0f s", exc.retry_after)
+    """A 429 pauses every worker (the shared cooldown), whatever call it came from; a
+    daily-quota 429 (QUOTA_EXCEEDED) locks only its own bucket, and the others go on."""
+    if not isinstance(exc, RateLimitedError):
+        return
+    counters.incr(counters.RATE_LIMITED)
+    if exc.quota_exhausted and exc.bucket in BUCKETS:
+        service.quota.lock(exc.bucket, exc.retry_after)
+        log.warning("Spotify quota: %s calls stop for %.0f s", exc.bucket, exc.retry_after)
+        return
+    service.limiter.set_cooldown(exc.retry_after)
+    log.warning("Spotify 429: all workers pause for %.0f s", exc.retry_after)
+
+
+def budget_spent(exc: Exception, service: SpotifyService) -> bool:
+    """Background work refused by the day's budget (its share is spent): put it off
+    until the window frees, recording nothing, so a visitor can still have the album."""
+    return (
+        isinstance(exc, LimiterBusyError)
+        and exc.reason == "quota"
+        and service.lane() == "background"
+        and exc.retry_in > float(setting("REQUEUE_MAX_SECONDS"))
+    )
 
 
 def _retry_transient(exc: Exception, request: FetchRequest) -> RequeueError | str:

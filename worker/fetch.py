@@ -27,7 +27,7 @@ from app.models import FetchStatus, as_utc
 from app.spotify.errors import SpotifyError
 from app.spotify.limiter import LimiterBusyError
 from worker.batch import Sender, fetch_batch
-from worker.failures import failure_outcome, note_rate_limit
+from worker.failures import budget_spent, failure_outcome, note_rate_limit
 from worker.job import FetchRequest, Outcome, RequeueError, is_fresh
 from worker.lanes import Lane
 from worker.resolve import resolve
@@ -56,6 +56,8 @@ def _lookup(service: SpotifyService, request: FetchRequest, row: AlbumRow) -> Ou
     try:
         data = service.client.album(spotify_id)
     except (SpotifyError, LimiterBusyError) as exc:
+        if budget_spent(exc, service):
+            return Outcome.POSTPONED  # nothing recorded: visitors still get this album
         note_rate_limit(service, exc)
         settled = failure_outcome(exc, request, row.sheet_id)
         if isinstance(settled, RequeueError):
@@ -115,7 +117,7 @@ def fetch_album(
             if is_fresh(row.cover_cached_at, request):
                 return Outcome.CACHED
             outcome = _spotify_first(service, claim, request, row, send)
-            if outcome in (Outcome.SKIPPED, Outcome.FAILED, Outcome.DEFERRED):
+            if outcome in (Outcome.SKIPPED, Outcome.FAILED, Outcome.DEFERRED, Outcome.POSTPONED):
                 return outcome  # another worker has it, or Spotify is failing: a placeholder
             row = load_album(own_id)
             if row is None or _has_cover(row, request, outcome):

@@ -21,6 +21,7 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
     DEFERRED = "deferred"  # Spotify asked us to wait long; retried on a later view
     SKIPPED = "skipped"  # no such album, no Spotify link, or another worker has it
+    POSTPONED = "postponed"  # background work: today's share of the budget is spent
 
 
 @dataclass(frozen=True, slots=True)

@@ -163,8 +163,17 @@ def claim_feeder(client: redis.Redis) -> bool:
     return bool(client.set(feeder_key(), "scheduled", nx=True, ex=FEEDER_TTL_SECONDS))
 
 
-def renew_feeder(client: redis.Redis) -> None:
-    client.set(feeder_key(), "running", ex=FEEDER_TTL_SECONDS)
+def renew_feeder(client: redis.Redis, seconds: float = FEEDER_TTL_SECONDS) -> None:
+    """The feeder is alive (and, paused for the budget, for `seconds` to come)."""
+    client.set(feeder_key(), "running", px=max(1, int(seconds * 1000)))
+
+
+def postpone(client: redis.Redis, album_id: int) -> None:
+    """A fed album put off by the day's budget: back to the front of the run."""
+    pipe = client.pipeline(transaction=True)  # pyright: ignore[reportUnknownMemberType]
+    pipe.zrem(outstanding_key(), album_id)
+    pipe.zadd(run_key(), {str(album_id): 0})
+    pipe.execute()
 
 
 def end_run(client: redis.Redis) -> None:

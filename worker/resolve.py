@@ -25,9 +25,9 @@ from app.config import setting
 from app.ops import counters
 from app.sources.base import AlbumQuery, SourceUnavailableError
 from app.sources.matching import Candidate, best_match, score
-from app.spotify.errors import AlbumNotFoundError, SpotifyError
+from app.spotify.errors import AlbumNotFoundError, RateLimitedError, SpotifyError
 from app.spotify.limiter import LimiterBusyError
-from worker.failures import transient_backoff
+from worker.failures import budget_spent, note_rate_limit, transient_backoff
 from worker.job import FetchRequest, Outcome, RequeueError
 from worker.service import SpotifyService
 from worker.sources import CoverSources
@@ -86,6 +86,7 @@ class Resolution:
         self.outcomes: dict[str, Any] = dict(row.outcomes)
         self.soonest: float | None = None  # seconds until a source that failed may be asked
         self.failed_now = False  # a source failed in this round (not just a busy limiter)
+        self.postponed = False  # background work refused by the day's budget
         self.query = AlbumQuery(row.title, row.artist, row.year, row.upc)
 
     def _later(self, seconds: float) -> None:
@@ -140,15 +141,19 @@ class Resolution:
         return False
 
     def _failed(self, name: str, exc: SourceUnavailableError | SpotifyError) -> None:
-        throttled = isinstance(exc, SourceUnavailableError) and exc.throttled
         # Throttled: as long as the source asked. A 5xx or a timeout: soon, backing off.
-        wait = exc.retry_after if throttled else transient_backoff(self.request.failures + 1)
+        wait = transient_backoff(self.request.failures + 1)
         self.failed_now = True
-        if isinstance(exc, SourceUnavailableError) and exc.throttled:
-            self.sources.cool_down(name, wait, self.spotify)
-            if name == "spotify-search":
-                counters.incr(counters.RATE_LIMITED)  # a Spotify 429 like any other
-        self.sources.failed(name, self.spotify)
+        if isinstance(exc, RateLimitedError):
+            # A Spotify 429 like any other: every Spotify call pauses, or for the daily
+            # quota only its bucket (search), and album lookups go on.
+            note_rate_limit(self.spotify, exc)
+            wait = exc.retry_after
+        elif isinstance(exc, SourceUnavailableError) and exc.throttled:
+            self.sources.cool_down(name, exc.retry_after, self.spotify)
+            wait = exc.retry_after
+        if self.sources.failed(name, self.spotify):
+            log.warning("%s failed repeatedly: paused for a while (circuit open)", name)
         self.outcomes[name] = source_outcome("error", retry_at=_retry_at(wait), reason=str(exc))
         log.info(
             "album %s: %s failed (%s); asked again in %.0f s", self.row.album_id, name, exc, wait
@@ -168,6 +173,7 @@ class Resolution:
                 if self._ask(name):
                     return Outcome.REFRESHED
             except LimiterBusyError as exc:
+                self.postponed = self.postponed or budget_spent(exc, self.spotify)
                 self._later(exc.retry_in)  # its budget is spent for now: no outcome to keep
             except (SourceUnavailableError, SpotifyError) as exc:
                 self._failed(name, exc)
@@ -180,6 +186,9 @@ class Resolution:
         if self.soonest is None:
             store_no_cover(self.row, self.outcomes)
             return Outcome.NOT_FOUND
+        if self.postponed and not self.failed_now:
+            save_outcomes(self.row, self.outcomes)
+            return Outcome.POSTPONED
         wait = max(0.1, self.soonest)
         request = self.request
         if self.failed_now:  # a busy limiter is waited out; failures count against tries

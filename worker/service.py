@@ -18,7 +18,8 @@ from redis import Redis
 
 from app.ops import counters
 from app.spotify.client import SpotifyClient, SpotifySettings
-from app.spotify.limiter import Limiter
+from app.spotify.limiter import Limiter, LimiterBusyError
+from app.spotify.quota import Bucket, DailyQuota
 from worker.lanes import Lane
 
 EXTENSION = "spotify"
@@ -41,11 +42,13 @@ class SpotifyService:
     def __init__(
         self,
         limiter: Limiter,
+        quota: DailyQuota,
         settings: SpotifySettings,
         redis_client: Redis,
         background_reserve: int = 0,
     ) -> None:
         self.limiter = limiter
+        self.quota = quota
         # Background calls take a token only while the bucket holds more than this.
         self.background_reserve = max(0, min(background_reserve, limiter.burst - 1))
         self._budget: ContextVar[_CallBudget | None] = ContextVar("spotify_budget", default=None)
@@ -66,6 +69,10 @@ class SpotifyService:
         finally:
             self._budget.reset(token)
 
+    def lane(self) -> Lane:
+        """The lane whose budget the calls made now spend."""
+        return self._current().lane
+
     def _current(self) -> _CallBudget:
         budget = self._budget.get()
         if budget is None:
@@ -73,15 +80,24 @@ class SpotifyService:
         return budget
 
     @contextmanager
-    def guard(self) -> Generator[None]:
-        """Wraps every HTTP call: a limiter slot, and the time spent waiting for it."""
+    def guard(self, bucket: Bucket) -> Generator[None]:
+        """Wraps every HTTP call: a limiter slot (and the time spent waiting for it), and
+        one call of the bucket's daily budget (background stops at its share)."""
         budget = self._current()
         if budget.prepaid:
             budget.prepaid -= 1
+            self._spend(bucket, budget)
             yield
             return
         with self._slot(budget):
+            self._spend(bucket, budget)
             yield
+
+    def _spend(self, bucket: Bucket, budget: _CallBudget) -> None:
+        wait = self.quota.take(bucket, background=budget.lane == "background")
+        if wait > 0:
+            counters.incr(counters.quota_wait_name(bucket, budget.lane))
+            raise LimiterBusyError(wait, "quota")
 
     @contextmanager
     def reserved(self) -> Generator[None]:
@@ -128,7 +144,13 @@ class SpotifyService:
             key_prefix=cast(str, config["REDIS_PREFIX"]),
         )
         reserve = int(cast(int, config["SPOTIFY_BACKGROUND_RESERVE"]))
-        return cls(limiter, settings, redis_client, background_reserve=reserve)
+        quota = DailyQuota(
+            redis_client,
+            namespace=cast(str, config["REDIS_PREFIX"]),
+            budget=int(cast(int, config["SPOTIFY_DAILY_BUDGET"])),
+            background_share=float(cast(float, config["SPOTIFY_BACKGROUND_SHARE"])),
+        )
+        return cls(limiter, quota, settings, redis_client, background_reserve=reserve)
 
 
 def init_app(app: Flask) -> None:

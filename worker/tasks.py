@@ -15,6 +15,7 @@ from worker import lanes
 from worker.fetch import fetch_album
 from worker.job import FetchRequest, Outcome, RequeueError
 from worker.lanes import Lane
+from worker.service import spotify_service
 
 log = logging.getLogger(__name__)
 # The names messages carry: stable, so tasks queued before a deploy still route.
@@ -24,6 +25,7 @@ FEED_INTERVAL_SECONDS = 0.5
 # A background task waits this little for a token: the lane only spends what
 # visitors leave, and a waiting task would hold a worker thread a visitor may need.
 BACKGROUND_MAX_WAIT = 0.2
+BUDGET_RECHECK_SECONDS = 300.0  # a paused run looks at the day's budget this often
 
 
 @shared_task(
@@ -60,7 +62,9 @@ def fetch_album_task(
     except RequeueError as exc:
         kwargs = _task_kwargs(exc.request, lane, in_run)
         raise self.retry(countdown=exc.countdown, kwargs=kwargs, queue=lane) from exc
-    if in_run:
+    if in_run and outcome == Outcome.POSTPONED:
+        lanes.postpone(get_redis(), album_id)  # fed again once the day's budget allows
+    elif in_run:
         lanes.finished(get_redis(), album_id)
     return outcome.value
 
@@ -73,6 +77,13 @@ def feed_background_task() -> int:
     than BACKGROUND_WINDOW albums, so interactive work never waits behind a long queue.
     """
     client = get_redis()
+    paused = _budget_pause()
+    if paused:
+        # Today's background share is spent: feed nothing until the oldest calls leave the
+        # window (visitors keep the rest of the budget); the run goes on then.
+        lanes.renew_feeder(client, paused + lanes.FEEDER_TTL_SECONDS)
+        _task(feed_background_task).apply_async(countdown=paused)
+        return 0
     lanes.renew_feeder(client)
     requested_at = lanes.started_at(client)
     fed = lanes.take_for_lane(client, int(setting("BACKGROUND_WINDOW")))
@@ -84,6 +95,14 @@ def feed_background_task() -> int:
     else:
         lanes.end_run(client)
     return len(fed)
+
+
+def _budget_pause() -> float:
+    """Seconds the background run waits for the album lookups' daily budget (0: none)."""
+    albums = spotify_service().quota.bucket_usage("albums")
+    if albums.background_left > 0:
+        return 0.0
+    return min(BUDGET_RECHECK_SECONDS, max(1.0, albums.oldest_leaves_in or 1.0))
 
 
 def _task_kwargs(request: FetchRequest, lane: Lane, in_run: bool) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from app.extensions import available_redis, db, mark_redis_down, redis_key
 from app.models import Album
 from app.ops import counters
 from app.spotify.limiter import cooldown_remaining, limiter_key
+from app.spotify.quota import lock_key as quota_lock_key
 
 Status = Literal["ready", "pending", "unavailable", "no_spotify"]
 Reason = Literal["not_found", "error"]
@@ -69,14 +70,20 @@ def _from_entry(album_id: int, kind: Kind, entry: dict[str, Any]) -> Lookup | No
     return None
 
 
-def _cooldown_remaining(client: redis.Redis | None) -> float:
+def _cooldown_remaining(client: redis.Redis | None, linked: bool) -> float:
+    """Seconds until Spotify may be called for this album: the shared 429 cooldown, and
+    for an album with a link, a daily-quota lock of the album lookups."""
     if client is None:
         return 0.0
+    namespace = redis_key("")
     try:
-        return cooldown_remaining(client, limiter_key(redis_key(""), "cooldown"))
+        wait = cooldown_remaining(client, limiter_key(namespace, "cooldown"))
+        if linked:
+            wait = max(wait, cooldown_remaining(client, quota_lock_key(namespace, "albums")))
     except redis.RedisError:
         mark_redis_down()
         return 0.0
+    return wait
 
 
 # GET an entry and count a hit in one command (a pipeline costs more client time).
@@ -165,7 +172,7 @@ def lookup(album_id: int, kind: Kind, spotify_id: str | None = None) -> Lookup |
             return result
 
     counters.count_miss(kind)
-    cooldown = _cooldown_remaining(client)
+    cooldown = _cooldown_remaining(client, bool(album.spotify_id))
     if cooldown > float(setting("REQUEUE_MAX_SECONDS")):
         # Spotify asked us to stay away for long (e.g. the daily quota): say so now.
         return _unavailable_error(album_id, cooldown, sid)

@@ -10,7 +10,7 @@ import click
 
 from app.config import setting
 from app.ops.counters import LIMITER_WAIT_SECONDS, RATE_LIMITED
-from app.ops.report import collect
+from app.ops.report import CacheStats, collect
 from worker.lanes import LANES, RunStatus
 
 
@@ -24,6 +24,22 @@ def _run_json(run: RunStatus | None, rate: float) -> dict[str, float] | None:
         "in_lane": run.in_lane,
         "eta_seconds": round(run.eta_seconds(rate), 1),
     }
+
+
+def _rounded(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
+
+
+def _quota_line(found: CacheStats) -> str:
+    parts: list[str] = []
+    for u in found.quota:
+        part = f"{u.bucket} {u.used}/{u.budget} (background stops at {u.background_limit})"
+        if u.locked_for:
+            part += f", locked by Spotify for {u.locked_for / 3600:.1f} h"
+        elif u.oldest_leaves_in is not None:
+            part += f", oldest call leaves in {u.oldest_leaves_in / 3600:.1f} h"
+        parts.append(part)
+    return "spotify calls in the last 24 h: " + "; ".join(parts)
 
 
 @click.command("cache-stats")
@@ -50,6 +66,16 @@ def cache_stats(as_json: bool) -> None:
             "rate_limited_429": int(found.counters.get(RATE_LIMITED)),
             "limiter_wait_seconds": round(found.counters.get(LIMITER_WAIT_SECONDS), 3),
             "redis_ok": found.redis_ok,
+            "spotify_quota": {
+                u.bucket: {
+                    "used": u.used,
+                    "budget": u.budget,
+                    "background_limit": u.background_limit,
+                    "oldest_leaves_in_seconds": _rounded(u.oldest_leaves_in),
+                    "locked_for_seconds": _rounded(u.locked_for),
+                }
+                for u in found.quota
+            },
             "lanes": {
                 "queued": found.queue_depths,
                 "limiter_tokens": found.counters.lane_calls(),
@@ -92,6 +118,7 @@ def cache_stats(as_json: bool) -> None:
         f"rate limited (429): {int(found.counters.get(RATE_LIMITED))}; "
         f"time waiting for the limiter: {found.counters.get(LIMITER_WAIT_SECONDS):.1f} s"
     )
+    click.echo(_quota_line(found))
     depths, spent = found.queue_depths, found.counters.lane_calls()
     click.echo(
         "lanes: "

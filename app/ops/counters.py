@@ -79,6 +79,11 @@ def count_source_call(source: str, outcome: str) -> None:
     incr(f"{_SOURCE}:{source}:{outcome}")
 
 
+def quota_wait_name(bucket: str, lane: str) -> str:
+    """Calls a lane did not make because the bucket's daily budget (or its share) was spent."""
+    return f"quota:{bucket}:{lane}:refused"
+
+
 def circuit_name(source: str) -> str:
     """Times a source's circuit opened (repeated failures paused it)."""
     return f"{_SOURCE}:{source}:circuit_opened"

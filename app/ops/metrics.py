@@ -114,6 +114,23 @@ class CacheCollector(Collector):
                 ("remaining", run.remaining if run else 0),
             ],
         )
+        for name, doc, value in (
+            ("spotify_quota_used", "Spotify calls in the last 24 h, by bucket", "used"),
+            ("spotify_quota_budget", "SPOTIFY_DAILY_BUDGET, by bucket", "budget"),
+            (
+                "spotify_quota_oldest_leaves_seconds",
+                "Seconds until the oldest call of the 24 h window leaves it",
+                "oldest_leaves_in",
+            ),
+            ("spotify_quota_locked_seconds", "Seconds a QUOTA_EXCEEDED still locks", "locked_for"),
+        ):
+            yield _by_label(
+                GaugeMetricFamily,
+                name,
+                doc,
+                "bucket",
+                [(u.bucket, float(getattr(u, value) or 0)) for u in self.found.quota],
+            )
         yield GaugeMetricFamily(
             f"{PREFIX}_redis_up",
             "1 when the counters could be read",

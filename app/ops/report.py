@@ -13,7 +13,9 @@ from app.extensions import db, get_redis
 from app.models import Album
 from app.ops import counters
 from app.ops.counters import Counters
+from app.spotify.quota import Usage
 from worker.lanes import Lane, RunStatus, queue_depths, run_status
+from worker.service import spotify_service
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,7 @@ class CacheStats:
     redis_ok: bool = True
     queue_depths: dict[Lane, int] = field(default_factory=lambda: dict[Lane, int]())
     run: RunStatus | None = None  # the background refresh under way, if any
+    quota: list[Usage] = field(default_factory=lambda: list[Usage]())  # per Spotify bucket
 
     @property
     def hit_rate(self) -> float | None:
@@ -97,6 +100,14 @@ def collect() -> CacheStats:
     try:
         client = get_redis()
         found = counters.read_all()
-        return CacheStats(counts, sources, found, True, queue_depths(client), run_status(client))
+        return CacheStats(
+            counts,
+            sources,
+            found,
+            True,
+            queue_depths(client),
+            run_status(client),
+            spotify_service().quota.usage(),
+        )
     except redis.RedisError:
         return CacheStats(counts, sources, Counters(), redis_ok=False)

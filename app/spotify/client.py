@@ -31,6 +31,7 @@ from app.spotify.errors import (
     TransientError,
 )
 from app.spotify.models import AlbumData, parse_album
+from app.spotify.quota import Bucket
 
 log = logging.getLogger(__name__)
 # spotipy is untyped; everything from it is treated as Any, behind this module's types.
@@ -68,7 +69,12 @@ class SpotifySettings:
     key_prefix: str = ""
 
 
-Guard = Callable[[], AbstractContextManager[object]]
+# Wraps every HTTP call, told which quota bucket it spends (the limiter, the day's budget).
+Guard = Callable[[Bucket], AbstractContextManager[object]]
+
+
+def _no_guard(_bucket: Bucket) -> AbstractContextManager[object]:
+    return nullcontext()
 
 
 def _retry_after(headers: Any) -> float:
@@ -140,7 +146,7 @@ class SpotifyClient:
         self._key_prefix = settings.key_prefix
         # spotipy logs every non-2xx answer as an ERROR; we classify and log them ourselves.
         logging.getLogger("spotipy").setLevel(logging.CRITICAL)
-        self._guard: Guard = guard or nullcontext
+        self._guard: Guard = guard or _no_guard
         self._on_call: Callable[[str], None] = on_call or _ignore
         self._batch_off_until = 0.0  # time.monotonic() until which batch is known refused
         self._sp: Any = None
@@ -184,12 +190,13 @@ class SpotifyClient:
         sp.prefix = settings.api_base
         return sp
 
-    def _call(self, fn: Callable[[], T]) -> T:
-        with self._guard():
+    def _call(self, fn: Callable[[], T], bucket: Bucket = "albums") -> T:
+        with self._guard(bucket):
             try:
                 result = fn()
             except Exception as exc:
                 error = classify(exc)
+                error.bucket = bucket
                 self._on_call(type(error).__name__)
                 raise error from exc
         if result is None:  # spotipy swallows undecodable bodies
@@ -205,7 +212,8 @@ class SpotifyClient:
         next_url = first_page.get("next")
         while next_url and isinstance(total, int) and offset < total:
             page: dict[str, Any] = self._call(
-                lambda o=offset: self._spotify().album_tracks(spotify_id, limit=PAGE, offset=o)
+                lambda o=offset: self._spotify().album_tracks(spotify_id, limit=PAGE, offset=o),
+                "tracks",
             )
             batch = cast(list[Any], page.get("items") or [])
             if not batch:
@@ -227,7 +235,7 @@ class SpotifyClient:
         Development-mode apps may ask for at most 10 (11 is a 400 "Invalid limit")."""
         capped = max(1, min(limit, SEARCH_LIMIT))
         raw: dict[str, Any] = self._call(
-            lambda: self._spotify().search(query, limit=capped, type="album")
+            lambda: self._spotify().search(query, limit=capped, type="album"), "search"
         )
         albums: Any = raw.get("albums")
         items: Any = cast(dict[str, Any], albums).get("items") if isinstance(albums, dict) else None

@@ -27,6 +27,9 @@ def scrub(text: str) -> str:
 class SpotifyError(Exception):
     """Base class: every failure of a Spotify call. Its message is always scrubbed."""
 
+    # The quota bucket of the call that failed (album lookups, track pages, search).
+    bucket: str = "albums"
+
     def __init__(self, message: str = "") -> None:
         super().__init__(scrub(message))
 

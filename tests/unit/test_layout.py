@@ -32,7 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "worker": BASE
     | LOW
     | {"app.models", "app.spotify", "app.sources", "app.cache", "app.progress"},
-    "app.ops": BASE | LOW | {"app.models", "app.cache", "worker"},
+    "app.ops": BASE | LOW | {"app.models", "app.spotify", "app.cache", "worker"},
     "app.importer": BASE | {"app.models", "app.spotify", "app.cache", "app.progress", "worker"},
     "app.catalog": BASE | {"app.models", "app.spotify", "app.cache", "worker"},
 }
