@@ -262,6 +262,15 @@ class Config:
         # Waits longer than this (long 429 cooldowns, the daily quota) are not re-queued:
         # the album is marked "try again at" and the next view enqueues it again.
         self.REQUEUE_MAX_SECONDS: int = _env_int("REQUEUE_MAX_SECONDS", 300)
+        # A visitor's fetch is made only while someone asked for the album this recently
+        # (a tile polls every few seconds at most); else it is dropped, costing nothing.
+        self.FETCH_WANTED_SECONDS: float = _env_float("FETCH_WANTED_SECONDS", 15.0)
+        # Distinct albums one client (address) may miss in FETCH_CLIENT_WINDOW_SECONDS
+        # before its misses go to the background lane (still only while wanted).
+        self.FETCH_CLIENT_CAP: int = _env_int("FETCH_CLIENT_CAP", 60)
+        self.FETCH_CLIENT_WINDOW_SECONDS: float = _env_float("FETCH_CLIENT_WINDOW_SECONDS", 30.0)
+        # Interactive tasks waiting at most; past it, misses go to the background lane.
+        self.FETCH_QUEUE_MAX: int = _env_int("FETCH_QUEUE_MAX", 500)
         # How soon a pending tile polls again (first poll; it then backs off).
         self.COVER_POLL_SECONDS: float = _env_float("COVER_POLL_SECONDS", 0.25)
 

@@ -93,7 +93,12 @@ def _has_cover(row: AlbumRow, request: FetchRequest, outcome: Outcome) -> bool:
 
 
 def fetch_album(
-    request: FetchRequest, *, max_wait: float, send: Sender, lane: Lane = "interactive"
+    request: FetchRequest,
+    *,
+    max_wait: float,
+    send: Sender,
+    lane: Lane = "interactive",
+    sparing: bool = False,
 ) -> Outcome:
     """Fetch and store one album; idempotent (a fresh cache means no call).
 
@@ -101,14 +106,15 @@ def fetch_album(
     to 19 other queued albums; their own tasks then find them cached.
     Raises RequeueError when the fetch should run again later; the album's lock
     then says "queued" until then. `send` queues a task for an album a batch took
-    but could not fetch. `lane` says whose budget the calls spend.
+    but could not fetch. `lane` says whose budget the calls spend; `sparing` calls
+    take a token only from a full bucket (an album nobody has polled for yet).
     """
     service = spotify_service()
     own_id = request.album_id
     lease, grace = float(setting("FETCH_LEASE_SECONDS")), float(setting("FETCH_LOCK_SECONDS"))
     with (
         Claim(get_redis(), lease, grace, prefix=redis_key("")) as claim,
-        service.waiting_at_most(max_wait, lane),
+        service.waiting_at_most(max_wait, lane, sparing=sparing),
     ):
         try:
             row = load_album(own_id)

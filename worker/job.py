@@ -22,6 +22,7 @@ class Outcome(enum.StrEnum):
     DEFERRED = "deferred"  # Spotify asked us to wait long; retried on a later view
     SKIPPED = "skipped"  # no such album, no Spotify link, or another worker has it
     POSTPONED = "postponed"  # background work: today's share of the budget is spent
+    DROPPED = "dropped"  # a visitor's fetch nobody waited for any more: no call made
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,14 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+import redis
 from celery import Celery
 from flask import current_app
 
-from app.cache.fetch_lock import drop_queued, mark_queued
+from app.cache.fetch_lock import PROMOTE, TAKEN, client_misses, drop_queued, mark_queued
 from app.cache.lookup import Lookup
-from app.extensions import get_redis
+from app.config import setting
+from app.extensions import get_redis, redis_key
 from app.ops import counters
 from worker import lanes
 from worker.job import FetchRequest
@@ -23,28 +25,56 @@ from worker.lanes import Lane
 from worker.tasks import schedule_feeder, send_fetch_task
 
 
-def enqueue_fetch(album_id: int, *, refresh: bool = False, lane: Lane = "interactive") -> bool:
+def _visitor_lane(album_id: int, client: str | None) -> tuple[Lane, bool]:
+    """A visitor's miss: interactive, unless its client asked for too much lately or the
+    interactive queue is full; then background, fetched only while still wanted."""
+    window = float(setting("FETCH_CLIENT_WINDOW_SECONDS"))
+    if client and client_misses(client, album_id, window) > int(setting("FETCH_CLIENT_CAP")):
+        counters.incr(counters.FETCH_CAPPED)
+        return "background", True
+    try:
+        depth = int(get_redis().llen(redis_key("interactive")))  # pyright: ignore[reportArgumentType]
+    except redis.RedisError:
+        depth = 0
+    if depth >= int(setting("FETCH_QUEUE_MAX")):
+        counters.incr(counters.FETCH_DEMOTED)
+        return "background", True
+    return "interactive", False
+
+
+def enqueue_fetch(
+    album_id: int, *, refresh: bool = False, lane: Lane = "interactive", client: str | None = None
+) -> bool:
     """Queue one fetch unless one is queued or under way; False when none was queued.
 
     The "queued" lock is short (FETCH_LOCK_SECONDS): if the task is lost, the lock
     lapses and the next poll queues another; a worker that starts the task holds
-    the album with a lease it renews (`app.cache.fetch_lock`).
+    the album with a lease it renews (`app.cache.fetch_lock`). `client` (the visitor's
+    address) has a cap on outstanding misses (FETCH_CLIENT_CAP), counted in Redis.
     """
-    if not mark_queued(album_id):
+    marked = mark_queued(album_id)
+    if marked == PROMOTE:  # a viewer polls an album whose first try waits: now
+        counters.incr(counters.FETCH_PROMOTED)
+        return send_fetch_task(FetchRequest(album_id), lane="interactive")
+    if marked != TAKEN:
         return False
     requested_at = time.time() if refresh else None
-    if not send_fetch_task(FetchRequest(album_id, refresh, requested_at), lane=lane):
+    wanted_only = False
+    if lane == "interactive" and not refresh:
+        lane, wanted_only = _visitor_lane(album_id, client)
+    request = FetchRequest(album_id, refresh, requested_at)
+    if not send_fetch_task(request, lane=lane, wanted_only=wanted_only):
         drop_queued(album_id)
         return False
     counters.incr(counters.FETCH_QUEUED)
     return True
 
 
-def fetch_if_needed(result: Lookup) -> None:
+def fetch_if_needed(result: Lookup, client: str | None = None) -> None:
     """Queue what a lookup asked for: a first fetch now, or a refresh of a stale copy
     (served meanwhile) in the background lane."""
     if result.fetch == "miss":
-        enqueue_fetch(result.album_id)
+        enqueue_fetch(result.album_id, client=client)
     elif result.fetch == "refresh":
         enqueue_fetch(result.album_id, refresh=True, lane="background")
 

@@ -29,6 +29,7 @@ EXTENSION = "spotify"
 class _CallBudget:
     max_wait: float
     lane: Lane
+    sparing: bool = False  # take a token only from a full bucket, as background work does
     prepaid: int = 0  # calls already holding a limiter slot (see SpotifyService.reserved)
 
 
@@ -60,10 +61,13 @@ class SpotifyService:
         )
 
     @contextmanager
-    def waiting_at_most(self, max_wait: float, lane: Lane = "interactive") -> Generator[None]:
+    def waiting_at_most(
+        self, max_wait: float, lane: Lane = "interactive", *, sparing: bool = False
+    ) -> Generator[None]:
         """Calls made inside wait at most `max_wait` seconds each for the limiter, and
-        spend the budget of `lane` (background leaves a reserve to interactive calls)."""
-        token = self._budget.set(_CallBudget(max_wait, lane))
+        spend the budget of `lane` (background leaves a reserve to interactive calls;
+        so does a `sparing` interactive call, one nobody has polled for yet)."""
+        token = self._budget.set(_CallBudget(max_wait, lane, sparing))
         try:
             yield
         finally:
@@ -117,7 +121,8 @@ class SpotifyService:
     @contextmanager
     def _slot(self, budget: _CallBudget) -> Generator[None]:
         started = time.monotonic()
-        reserve = self.background_reserve if budget.lane == "background" else 0
+        spare = budget.lane == "background" or budget.sparing
+        reserve = self.background_reserve if spare else 0
         with self.limiter.slot(budget.max_wait, reserve):
             counters.add_seconds(counters.LIMITER_WAIT_SECONDS, time.monotonic() - started)
             counters.count_lane_call(budget.lane)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import redis
 from celery import Celery, Task, shared_task
 from flask import current_app
 
+from app.cache.fetch_lock import asked_again, defer_first_try, drop_queued, is_wanted
 from app.config import setting
-from app.extensions import get_redis
+from app.extensions import get_redis, redis_key
+from app.ops import counters
 from worker import lanes
 from worker.fetch import fetch_album
 from worker.job import FetchRequest, Outcome, RequeueError
@@ -25,7 +28,11 @@ FEED_INTERVAL_SECONDS = 0.5
 # A background task waits this little for a token: the lane only spends what
 # visitors leave, and a waiting task would hold a worker thread a visitor may need.
 BACKGROUND_MAX_WAIT = 0.2
-BUDGET_RECHECK_SECONDS = 300.0  # a paused run looks at the day's budget this often
+BUDGET_RECHECK_SECONDS = 300.0
+# A sparing first try that found no token to spare waits this long for the viewer's
+# first poll, which sends the fetch at once (tiles poll after 0.25 s, JSON clients after
+# their Retry-After of 1 s); without a poll by then it is dropped.
+FIRST_ASK_GRACE = 1.2  # a paused run looks at the day's budget this often
 
 
 @shared_task(
@@ -44,24 +51,47 @@ def fetch_album_task(
     failures: int = 0,
     lane: Lane = "interactive",
     in_run: bool = False,
+    wanted_only: bool = False,
+    waited: bool = False,
 ) -> str:
-    """Fetch one album's cover and metadata from Spotify (one GET /albums/{id})."""
+    """Fetch one album's cover and metadata (one GET /albums/{id}, then other sources).
+
+    A visitor's fetch (the interactive lane, or a miss moved to background because its
+    client asked for too much) is made only while someone still waits for the album: a
+    poll or a view within FETCH_WANTED_SECONDS. Otherwise it is dropped, costing
+    nothing, and the album's next view queues it again. Until the album is asked for a
+    second time (a tile polls within a quarter second; a script asking once never does)
+    its fetch is sparing: it takes a token only from a full bucket, else it waits
+    FIRST_ASK_GRACE for the poll, and without one it is dropped."""
+    options = TaskOptions(lane, in_run, wanted_only, waited)
+    visitor = not refresh and (lane == "interactive" or wanted_only)
+    sparing = visitor and lane == "interactive" and not _asked_again(album_id)
+    if visitor and (not _wanted(album_id) or (sparing and waited)):
+        drop_queued(album_id, redis_key(""), get_redis())
+        counters.incr(counters.FETCH_DROPPED)
+        return Outcome.DROPPED.value
     if in_run and not lanes.in_lane(get_redis(), album_id):
         # The run was cancelled while this task waited (a retry countdown, a prefetch).
         return Outcome.SKIPPED.value
     request = FetchRequest(album_id, refresh, requested_at, failures)
     background = lane == "background"
-    max_wait = BACKGROUND_MAX_WAIT if background else float(setting("WORKER_MAX_WAIT"))
+    max_wait = BACKGROUND_MAX_WAIT if background or sparing else float(setting("WORKER_MAX_WAIT"))
     try:
-        outcome = fetch_album(request, max_wait=max_wait, send=send_refresh_task, lane=lane)
+        outcome = fetch_album(
+            request, max_wait=max_wait, send=send_refresh_task, lane=lane, sparing=sparing
+        )
     except redis.RedisError as exc:
         # Locks, limiter and queue live in Redis: with it gone there is nothing to hold
         # or re-queue. The album's next view queues it again once Redis is back.
         log.warning("album %s: Redis unavailable (%s); left for the next view", album_id, exc)
         return Outcome.SKIPPED.value
     except RequeueError as exc:
-        kwargs = _task_kwargs(exc.request, lane, in_run)
-        raise self.retry(countdown=exc.countdown, kwargs=kwargs, queue=lane) from exc
+        countdown = exc.countdown
+        if sparing:  # no token to spare: the viewer's poll promotes it, else it is dropped
+            defer_first_try(get_redis(), album_id, FIRST_ASK_GRACE, redis_key(""))
+            options, countdown = replace(options, waited=True), FIRST_ASK_GRACE
+        kwargs = _task_kwargs(exc.request, options)
+        raise self.retry(countdown=countdown, kwargs=kwargs, queue=lane) from exc
     if in_run and outcome == Outcome.POSTPONED:
         lanes.postpone(get_redis(), album_id)  # fed again once the day's budget allows
     elif in_run:
@@ -105,14 +135,35 @@ def _budget_pause() -> float:
     return min(BUDGET_RECHECK_SECONDS, max(1.0, albums.oldest_leaves_in or 1.0))
 
 
-def _task_kwargs(request: FetchRequest, lane: Lane, in_run: bool) -> dict[str, Any]:
+def _wanted(album_id: int) -> bool:
+    window = float(setting("FETCH_WANTED_SECONDS"))
+    return is_wanted(get_redis(), album_id, window, redis_key(""))
+
+
+def _asked_again(album_id: int) -> bool:
+    return asked_again(get_redis(), album_id, redis_key(""))
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOptions:
+    """How a fetch task runs, as its messages carry it (besides the FetchRequest)."""
+
+    lane: Lane = "interactive"
+    in_run: bool = False  # part of a background run (worker.lanes)
+    wanted_only: bool = False  # a visitor's miss moved to background: only while wanted
+    waited: bool = False  # a sparing first try already waited for the viewer's poll
+
+
+def _task_kwargs(request: FetchRequest, options: TaskOptions) -> dict[str, Any]:
     """`fetch_album_task`'s keyword arguments for `request` (what its messages carry)."""
     kwargs: dict[str, Any] = {"refresh": request.refresh, "requested_at": request.requested_at}
     if request.failures:
         kwargs["failures"] = request.failures
-    kwargs["lane"] = lane
-    if in_run:
-        kwargs["in_run"] = True
+    kwargs["lane"] = options.lane
+    defaults = TaskOptions()
+    for name in ("in_run", "wanted_only", "waited"):
+        if getattr(options, name) != getattr(defaults, name):
+            kwargs[name] = getattr(options, name)
     return kwargs
 
 
@@ -129,10 +180,11 @@ def send_fetch_task(
     countdown: float = 0.0,
     lane: Lane = "interactive",
     in_run: bool = False,
+    wanted_only: bool = False,
 ) -> bool:
     """Put one fetch task on its lane's queue; False (logged) when the broker refuses it."""
     album_id = request.album_id
-    kwargs = _task_kwargs(request, lane, in_run)
+    kwargs = _task_kwargs(request, TaskOptions(lane, in_run, wanted_only))
     options: dict[str, Any] = {"countdown": countdown} if countdown else {}
     try:
         _task(fetch_album_task).apply_async(

@@ -59,6 +59,28 @@ def pending_key(prefix: str | None = None) -> str:
     return f"{_namespace(prefix)}fetch:pending"
 
 
+def asks_key(album_id: int, prefix: str | None = None) -> str:
+    """How many times the album was asked for since its fetch was queued (1: only the
+    first ask; 2 or more: a viewer is polling it)."""
+    return f"{_lock_prefix(prefix)}{album_id}:asks"
+
+
+def deferred_key(album_id: int, prefix: str | None = None) -> str:
+    """Set while the album's first, sparing try waits for a viewer's poll: the poll then
+    sends a task at once (`mark_queued` answers PROMOTE)."""
+    return f"{_lock_prefix(prefix)}{album_id}:deferred"
+
+
+def wanted_key(prefix: str | None = None) -> str:
+    """Album -> when someone last asked for it (a poll, a view; Redis clock, ms)."""
+    return f"{_namespace(prefix)}fetch:wanted"
+
+
+def client_key(client: str, prefix: str | None = None) -> str:
+    """Albums one client asked for lately (its outstanding misses), by when."""
+    return f"{_namespace(prefix)}fetch:client:{client}"
+
+
 def _lua(body: str) -> str:
     """A script with the lock's states filled in, and `now` (Redis clock) defined."""
     return with_clock(body.replace("$QUEUED", QUEUED).replace("$FETCHING", FETCHING))
@@ -71,12 +93,38 @@ local function held(value, mine)
 end
 """
 
-# The web side: take the "queued" lock (NX, ARGV[2] s) and queue the album for a batch.
+# The web side: the album is wanted now (KEYS[3], pruned of marks older than ARGV[3] ms);
+# take the "queued" lock (NX, ARGV[2] s) and queue the album for a batch.
+# KEYS[4] counts the asks since it was queued (a new queue starts it at 1); a deferred
+# first try (KEYS[5]) is promoted by the next ask: 2.
 _MARK_QUEUED = _lua("""
-if not redis.call('SET', KEYS[1], '$QUEUED', 'NX', 'EX', ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[3], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[3]))
+if not redis.call('SET', KEYS[1], '$QUEUED', 'NX', 'EX', ARGV[2]) then
+  redis.call('INCR', KEYS[4])
+  redis.call('EXPIRE', KEYS[4], 60)
+  if redis.call('DEL', KEYS[5]) == 1 then return 2 end
+  return 0
+end
+redis.call('SET', KEYS[4], 1, 'EX', 60)
 redis.call('ZADD', KEYS[2], 'NX', now, ARGV[1])
 return 1
 """)
+
+# Whether someone asked for the album within ARGV[2] ms.
+_WANTED = _lua("""
+local at = redis.call('ZSCORE', KEYS[1], ARGV[1])
+return (at and now - tonumber(at) <= tonumber(ARGV[2])) and 1 or 0
+""")
+
+# A client's misses of the last ARGV[3] ms, this one (ARGV[1]) included: how many.
+_CLIENT_MISSES = _lua("""
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return redis.call('ZCARD', KEYS[1])
+""")
+WANTED_KEEP_MS = 600_000  # marks older than this are pruned (nobody waits 10 minutes)
 
 # Delete the lock only while it still says "queued": a worker may have taken the album
 # meanwhile, and its lease must stay.
@@ -171,18 +219,61 @@ return done
 """)
 
 
-def mark_queued(album_id: int) -> bool:
-    """Take the album's "queued" lock; False when a fetch is already queued or running."""
+# What `mark_queued` answers.
+TAKEN, HELD, PROMOTE = 1, 0, 2
+
+
+def mark_queued(album_id: int) -> int:
+    """Someone wants this album now; take its "queued" lock.
+
+    TAKEN: queue a fetch. HELD: one is queued or running already (the ask still counts:
+    the fetch is still wanted). PROMOTE: its first try waits for a poll, and this is
+    it: send a task now (the lock stays as it is)."""
     client = available_redis()
     if client is None:
-        return False
-    keys = [lock_key(album_id), pending_key()]
+        return HELD
+    keys = [
+        lock_key(album_id), pending_key(), wanted_key(), asks_key(album_id),
+        deferred_key(album_id),
+    ]  # fmt: skip
+    lock_seconds = setting("FETCH_LOCK_SECONDS")
     try:
-        reply = client.eval(_MARK_QUEUED, 2, *keys, album_id, setting("FETCH_LOCK_SECONDS"))  # pyright: ignore[reportUnknownMemberType]
+        reply = client.eval(_MARK_QUEUED, 5, *keys, album_id, lock_seconds, WANTED_KEEP_MS)  # pyright: ignore[reportUnknownMemberType]
     except redis.RedisError:
         mark_redis_down()
-        return False  # no Redis means no broker either; the next poll tries again
-    return bool(reply)
+        return HELD  # no Redis means no broker either; the next poll tries again
+    return int(cast(int, reply))
+
+
+def defer_first_try(client: redis.Redis, album_id: int, seconds: float, prefix: str) -> None:
+    """The first try found no token to spare: the viewer's next ask promotes it."""
+    client.set(deferred_key(album_id, prefix), 1, px=max(1, int(seconds * 1000)))
+
+
+def client_misses(client_id: str, album_id: int, window_seconds: float) -> int:
+    """Count this miss for its client; how many distinct albums it missed in the window."""
+    client = available_redis()
+    if client is None:
+        return 0
+    args = [album_id, 0, int(window_seconds * 1000)]
+    try:
+        reply = client.eval(_CLIENT_MISSES, 1, client_key(client_id), *args)  # pyright: ignore[reportUnknownMemberType]
+    except redis.RedisError:
+        mark_redis_down()
+        return 0
+    return int(cast(int, reply))
+
+
+def asked_again(client: redis.Redis, album_id: int, prefix: str) -> bool:
+    """Whether anyone asked for the album again since its fetch was queued (a polling
+    tile does within a quarter of a second; a script that asks once never does)."""
+    return int(cast(bytes | None, client.get(asks_key(album_id, prefix))) or 0) >= 2
+
+
+def is_wanted(client: redis.Redis, album_id: int, within_seconds: float, prefix: str) -> bool:
+    """Whether anyone asked for this album (polled it, viewed it) within the window."""
+    args = [album_id, int(within_seconds * 1000)]
+    return bool(client.eval(_WANTED, 1, wanted_key(prefix), *args))  # pyright: ignore[reportUnknownMemberType]
 
 
 def drop_queued(

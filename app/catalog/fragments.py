@@ -36,6 +36,11 @@ def _spotify_id() -> str | None:
     return request.args.get("sid") or None
 
 
+def _client() -> str:
+    """Who asks (their address): each client has a cap on outstanding misses."""
+    return request.remote_addr or "unknown"
+
+
 def _wants_json() -> bool:
     return request.args.get("format") == "json"
 
@@ -104,7 +109,7 @@ def cover_art(album_id: int) -> Response:
     if result is None:
         no_album = CoverView("Album cover", waiting=Polling("unavailable", "No such album"))
         return _album_not_found("catalog/cover_fragment.html", cover=no_album)
-    fetch_if_needed(result)
+    fetch_if_needed(result, _client())
     if _wants_json():
         return _json(result, "cover")
     data = result.data or {}
@@ -121,7 +126,7 @@ def metadata(album_id: int) -> Response:
     if result is None:
         no_album = MetadataView(waiting=Polling("unavailable", "There is no such album."))
         return _album_not_found("catalog/_metadata.html", meta=no_album)
-    fetch_if_needed(result)
+    fetch_if_needed(result, _client())
     if _wants_json():
         return _json(result, "metadata")
     view = metadata_from_lookup(result, _attempt())

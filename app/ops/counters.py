@@ -23,6 +23,10 @@ _HIT, _MISS, _SPOTIFY, _LANE, _SOURCE = "hit", "miss", "spotify", "lane", "sourc
 RATE_LIMITED = f"{_SPOTIFY}:429"
 LIMITER_WAIT_SECONDS = "limiter:wait_seconds"
 FETCH_QUEUED = "fetch:queued"
+FETCH_DROPPED = "fetch:dropped"  # a visitor's fetch nobody waited for any more
+FETCH_CAPPED = "fetch:capped"  # a client over its cap of misses: moved to background
+FETCH_DEMOTED = "fetch:demoted"  # the interactive queue was full: moved to background
+FETCH_PROMOTED = "fetch:promoted"  # a deferred first try sent at once by the viewer's poll
 TRANSIENT_FAILURES = "fetch:transient_failures"
 SPOTIFY_MATCHES = "covers:spotify_matches"  # albums given a Spotify id by search
 
