@@ -265,9 +265,10 @@ class Config:
         # A visitor's fetch is made only while someone asked for the album this recently
         # (a tile polls every few seconds at most); else it is dropped, costing nothing.
         self.FETCH_WANTED_SECONDS: float = _env_float("FETCH_WANTED_SECONDS", 15.0)
-        # Distinct albums one client (address) may miss in FETCH_CLIENT_WINDOW_SECONDS
-        # before its misses go to the background lane (still only while wanted).
-        self.FETCH_CLIENT_CAP: int = _env_int("FETCH_CLIENT_CAP", 60)
+        # Outstanding misses (queued, not yet fetched) one client (address) may have before
+        # its misses go to the background lane (still only while wanted); counted over
+        # its misses of the last FETCH_CLIENT_WINDOW_SECONDS.
+        self.FETCH_CLIENT_CAP: int = _env_int("FETCH_CLIENT_CAP", 40)
         self.FETCH_CLIENT_WINDOW_SECONDS: float = _env_float("FETCH_CLIENT_WINDOW_SECONDS", 30.0)
         # Interactive tasks waiting at most; past it, misses go to the background lane.
         self.FETCH_QUEUE_MAX: int = _env_int("FETCH_QUEUE_MAX", 500)

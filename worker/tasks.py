@@ -88,8 +88,10 @@ def fetch_album_task(
     except RequeueError as exc:
         countdown = exc.countdown
         if sparing:  # no token to spare: the viewer's poll promotes it, else it is dropped
-            defer_first_try(get_redis(), album_id, FIRST_ASK_GRACE, redis_key(""))
-            options, countdown = replace(options, waited=True), FIRST_ASK_GRACE
+            if defer_first_try(get_redis(), album_id, FIRST_ASK_GRACE, redis_key("")):
+                options, countdown = replace(options, waited=True), FIRST_ASK_GRACE
+            else:
+                countdown = 0.0  # polled meanwhile: a visitor's fetch like any other
         kwargs = _task_kwargs(exc.request, options)
         raise self.retry(countdown=countdown, kwargs=kwargs, queue=lane) from exc
     if in_run and outcome == Outcome.POSTPONED:

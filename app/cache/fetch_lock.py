@@ -117,12 +117,21 @@ local at = redis.call('ZSCORE', KEYS[1], ARGV[1])
 return (at and now - tonumber(at) <= tonumber(ARGV[2])) and 1 or 0
 """)
 
-# A client's misses of the last ARGV[3] ms, this one (ARGV[1]) included: how many.
+# A client's misses of the last ARGV[3] ms, this one (ARGV[1]) included: how many are
+# still outstanding (their fetch lock, ARGV[4] .. id .. ARGV[5], still held).
 _CLIENT_MISSES = _lua("""
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return redis.call('ZCARD', KEYS[1])
+local outstanding = 0
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if redis.call('EXISTS', ARGV[4] .. id .. ARGV[5]) == 1 then
+    outstanding = outstanding + 1
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return outstanding
 """)
 WANTED_KEEP_MS = 600_000  # marks older than this are pruned (nobody waits 10 minutes)
 
@@ -245,17 +254,28 @@ def mark_queued(album_id: int) -> int:
     return int(cast(int, reply))
 
 
-def defer_first_try(client: redis.Redis, album_id: int, seconds: float, prefix: str) -> None:
-    """The first try found no token to spare: the viewer's next ask promotes it."""
-    client.set(deferred_key(album_id, prefix), 1, px=max(1, int(seconds * 1000)))
+# Defer (KEYS[1], ARGV[1] ms) unless asked again meanwhile (KEYS[2] >= 2): then 0.
+_DEFER = """
+if tonumber(redis.call('GET', KEYS[2]) or '0') >= 2 then return 0 end
+redis.call('SET', KEYS[1], 1, 'PX', ARGV[1])
+return 1
+"""
+
+
+def defer_first_try(client: redis.Redis, album_id: int, seconds: float, prefix: str) -> bool:
+    """The first try found no token to spare: the viewer's next ask promotes it. False
+    when that ask came already (go on at once, as for any polled album)."""
+    keys = [deferred_key(album_id, prefix), asks_key(album_id, prefix)]
+    return bool(client.eval(_DEFER, 2, *keys, max(1, int(seconds * 1000))))  # pyright: ignore[reportUnknownMemberType]
 
 
 def client_misses(client_id: str, album_id: int, window_seconds: float) -> int:
-    """Count this miss for its client; how many distinct albums it missed in the window."""
+    """Count this miss for its client; how many of its misses are still outstanding
+    (queued or being fetched), this one included."""
     client = available_redis()
     if client is None:
         return 0
-    args = [album_id, 0, int(window_seconds * 1000)]
+    args = [album_id, 0, int(window_seconds * 1000), _lock_prefix(), _LOCK_SUFFIX]
     try:
         reply = client.eval(_CLIENT_MISSES, 1, client_key(client_id), *args)  # pyright: ignore[reportUnknownMemberType]
     except redis.RedisError:

@@ -46,6 +46,8 @@ PAGE = 50
 MAX_BATCH = 20
 SEARCH_LIMIT = 10  # development-mode apps: at most 10 results per search
 TOKEN_KEY = "spotify:token"
+PROGRESS_KEY = "spotify:album-progress:"  # + album id: the pages an earlier try fetched
+PROGRESS_SECONDS = 600
 BATCH_OFF_KEY = "spotify:batch-unavailable"
 BATCH_OK_KEY = "spotify:batch-available"
 BATCH_PROBE_KEY = "spotify:batch-probe"
@@ -205,29 +207,75 @@ class SpotifyClient:
         self._on_call("ok")
         return result
 
-    def _more_tracks(self, spotify_id: str, first_page: dict[str, Any]) -> list[Any]:
-        items: list[Any] = []
+    def _progress_key(self, spotify_id: str) -> str:
+        return f"{self._key_prefix}{PROGRESS_KEY}{spotify_id}"
+
+    def _load_progress(self, spotify_id: str) -> tuple[dict[str, Any], list[Any]] | None:
+        """What an earlier try of this album already fetched (the album, its later pages)."""
+        if self._redis is None:
+            return None
+        try:
+            raw = self._redis.get(self._progress_key(spotify_id))
+            saved: Any = json.loads(cast(bytes, raw)) if raw else None
+        except (redis.RedisError, ValueError):
+            return None
+        if not isinstance(saved, dict):
+            return None
+        found = cast(dict[str, Any], saved)
+        album, items = found.get("album"), found.get("items")
+        if not isinstance(album, dict) or not isinstance(items, list):
+            return None
+        return cast(dict[str, Any], album), cast(list[Any], items)
+
+    def _save_progress(self, spotify_id: str, album: dict[str, Any], items: list[Any]) -> None:
+        if self._redis is None:
+            return
+        with contextlib.suppress(redis.RedisError):
+            body = json.dumps({"album": album, "items": items})
+            self._redis.set(self._progress_key(spotify_id), body, ex=PROGRESS_SECONDS)
+
+    def _forget_progress(self, spotify_id: str) -> None:
+        if self._redis is not None:
+            with contextlib.suppress(redis.RedisError):
+                self._redis.delete(self._progress_key(spotify_id))
+
+    def _more_tracks(self, spotify_id: str, album: dict[str, Any], items: list[Any]) -> list[Any]:
+        """The track pages after the first, from where an earlier try stopped.
+
+        A page that must wait (the limiter, a 5xx) raises; what came before it is kept
+        in Redis, so the retry goes on from there: one call per page, ever."""
+        first_page: dict[str, Any] = album.get("tracks") or {}
         total = first_page.get("total")
-        offset = len(first_page.get("items") or [])
-        next_url = first_page.get("next")
-        while next_url and isinstance(total, int) and offset < total:
-            page: dict[str, Any] = self._call(
-                lambda o=offset: self._spotify().album_tracks(spotify_id, limit=PAGE, offset=o),
-                "tracks",
-            )
+        offset = len(first_page.get("items") or []) + len(items)
+        more = bool(first_page.get("next"))
+        while more and isinstance(total, int) and offset < total:
+            try:
+                page: dict[str, Any] = self._call(
+                    lambda o=offset: self._spotify().album_tracks(spotify_id, limit=PAGE, offset=o),
+                    "tracks",
+                )
+            except Exception:
+                self._save_progress(spotify_id, album, items)
+                raise
             batch = cast(list[Any], page.get("items") or [])
             if not batch:
                 break
             items.extend(batch)
             offset += len(batch)
-            next_url = page.get("next")
+            more = bool(page.get("next"))
         return items
 
     def album(self, spotify_id: str) -> AlbumData:
         """`GET /albums/{id}` and, past 50 tracks, the following track pages."""
-        raw: dict[str, Any] = self._call(lambda: self._spotify().album(spotify_id))
-        extra = self._more_tracks(spotify_id, raw.get("tracks") or {})
-        return parse_album(raw, spotify_id, extra)
+        saved = self._load_progress(spotify_id)
+        if saved is None:
+            raw: dict[str, Any] = self._call(lambda: self._spotify().album(spotify_id))
+            album, items = raw, list[Any]()
+        else:
+            album, items = saved
+        extra = self._more_tracks(spotify_id, album, items)
+        self._forget_progress(spotify_id)
+        return parse_album(album, spotify_id, extra)
 
     def search_albums(self, query: str, limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
         """`GET /search?type=album`: the albums Spotify offers for `query`, as it sends them.
@@ -305,6 +353,6 @@ class SpotifyClient:
         for spotify_id, item in zip(ids, raw.get("albums") or [], strict=False):
             if isinstance(item, dict):
                 album = cast(dict[str, Any], item)
-                extra = self._more_tracks(spotify_id, album.get("tracks") or {})
+                extra = self._more_tracks(spotify_id, album, [])
                 result[spotify_id] = parse_album(album, spotify_id, extra)
         return result
