@@ -167,11 +167,16 @@ class Config:
         self.SPOTIFY_BURST: int = _env_int("SPOTIFY_BURST", 10)
         self.SPOTIFY_MAX_CONCURRENT: int = _env_int("SPOTIFY_MAX_CONCURRENT", 10)
         # Tries per fetch for transient errors (5xx, timeouts), each after a re-queue with
-        # exponential backoff and jitter: 2 s, 4 s, 8 s ... up to 60 s, about 5 minutes in all.
+        # exponential backoff and jitter: 1 s, 2 s, 4 s ... up to 15 s. A longer outage
+        # opens the circuit (below): albums then wait for its probe, not for their backoff.
         self.SPOTIFY_RETRY_ATTEMPTS: int = _env_int("SPOTIFY_RETRY_ATTEMPTS", 10)
-        self.SPOTIFY_RETRY_BASE_SECONDS: float = _env_float("SPOTIFY_RETRY_BASE_SECONDS", 2.0)
-        self.SPOTIFY_RETRY_MAX_SECONDS: float = _env_float("SPOTIFY_RETRY_MAX_SECONDS", 60.0)
+        self.SPOTIFY_RETRY_BASE_SECONDS: float = _env_float("SPOTIFY_RETRY_BASE_SECONDS", 1.0)
+        self.SPOTIFY_RETRY_MAX_SECONDS: float = _env_float("SPOTIFY_RETRY_MAX_SECONDS", 15.0)
         self.SPOTIFY_TIMEOUT: float = _env_float("SPOTIFY_TIMEOUT", 10.0)
+        # Transient failures in a row that open the shared circuit (one probe at a time
+        # until Spotify answers), and how long it stays open after a failed probe.
+        self.SPOTIFY_CIRCUIT_FAILURES: int = _env_int("SPOTIFY_CIRCUIT_FAILURES", 5)
+        self.SPOTIFY_CIRCUIT_SECONDS: float = _env_float("SPOTIFY_CIRCUIT_SECONDS", 30.0)
         # Background work (refresh-cache, import prefetch, stale refreshes) takes a token
         # only while the bucket holds more than this many: the rest is for visitors. At
         # burst - 1 background takes a token only from a full bucket, which still gives it

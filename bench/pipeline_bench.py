@@ -170,6 +170,10 @@ def scroll(
     results: dict[int, float] = {}
     threads: list[threading.Thread] = []
     batches = [ids[:first]] + [ids[i : i + per_step] for i in range(first, len(ids), per_step)]
+    # The visitor has the catalog open: its pages show these tiles (a page view marks
+    # them as looked at, as in a browser; a script that only asks for covers is not).
+    for page in range(1, len(ids) // 48 + 2):
+        requests.get(f"{base}/catalog/", params={"page": page}, timeout=10)
     for batch in batches:
         for album_id in batch:
             thread = threading.Thread(target=view_tile, args=(base, album_id, results))

@@ -24,7 +24,8 @@ from app.cache.fetch_lock import Claim
 from app.config import setting
 from app.extensions import get_redis, redis_key
 from app.models import FetchStatus, as_utc
-from app.spotify.errors import SpotifyError
+from app.spotify.circuit import WAIT_SECONDS
+from app.spotify.errors import SpotifyError, TransientError
 from app.spotify.limiter import LimiterBusyError
 from worker.batch import Sender, fetch_batch
 from worker.failures import budget_spent, failure_outcome, note_rate_limit
@@ -61,6 +62,10 @@ def _lookup(service: SpotifyService, request: FetchRequest, row: AlbumRow) -> Ou
         note_rate_limit(service, exc)
         settled = failure_outcome(exc, request, row.sheet_id)
         if isinstance(settled, RequeueError):
+            if isinstance(exc, TransientError) and service.circuit.is_open():
+                # Spotify is failing for everyone: wait with the others for a probe's
+                # answer (about a second), not for this album's own backoff.
+                settled = RequeueError(WAIT_SECONDS, str(exc), settled.request)
             raise settled from exc
         return settled
     source = "spotify" if row.sheet_id else "spotify-search"

@@ -17,7 +17,9 @@ from flask import Flask, current_app
 from redis import Redis
 
 from app.ops import counters
+from app.spotify.circuit import Circuit
 from app.spotify.client import SpotifyClient, SpotifySettings
+from app.spotify.errors import SpotifyError, TransientError
 from app.spotify.limiter import Limiter, LimiterBusyError
 from app.spotify.quota import Bucket, DailyQuota
 from worker.lanes import Lane
@@ -44,12 +46,14 @@ class SpotifyService:
         self,
         limiter: Limiter,
         quota: DailyQuota,
+        circuit: Circuit,
         settings: SpotifySettings,
         redis_client: Redis,
         background_reserve: int = 0,
     ) -> None:
         self.limiter = limiter
         self.quota = quota
+        self.circuit = circuit
         # Background calls take a token only while the bucket holds more than this.
         self.background_reserve = max(0, min(background_reserve, limiter.burst - 1))
         self._budget: ContextVar[_CallBudget | None] = ContextVar("spotify_budget", default=None)
@@ -88,14 +92,28 @@ class SpotifyService:
         """Wraps every HTTP call: a limiter slot (and the time spent waiting for it), and
         one call of the bucket's daily budget (background stops at its share)."""
         budget = self._current()
-        if budget.prepaid:
-            budget.prepaid -= 1
-            self._spend(bucket, budget)
-            yield
-            return
-        with self._slot(budget):
-            self._spend(bucket, budget)
-            yield
+        probe = self.circuit.allow()  # raises while Spotify fails and another call probes
+        try:
+            if budget.prepaid:
+                budget.prepaid -= 1
+                self._spend(bucket, budget)
+                yield
+            else:
+                with self._slot(budget):
+                    self._spend(bucket, budget)
+                    yield
+        except TransientError:
+            if self.circuit.failed(probe):
+                counters.incr(counters.CIRCUIT_OPEN)
+            raise
+        except LimiterBusyError:
+            if probe:
+                self.circuit.release_probe()  # no call was made: another may probe
+            raise
+        except SpotifyError:
+            self.circuit.succeeded(probe)  # Spotify answered (a 404, a 429): it is up
+            raise
+        self.circuit.succeeded(probe)
 
     def _spend(self, bucket: Bucket, budget: _CallBudget) -> None:
         wait = self.quota.take(bucket, background=budget.lane == "background")
@@ -155,7 +173,13 @@ class SpotifyService:
             budget=int(cast(int, config["SPOTIFY_DAILY_BUDGET"])),
             background_share=float(cast(float, config["SPOTIFY_BACKGROUND_SHARE"])),
         )
-        return cls(limiter, quota, settings, redis_client, background_reserve=reserve)
+        circuit = Circuit(
+            redis_client,
+            namespace=cast(str, config["REDIS_PREFIX"]),
+            failures=int(cast(int, config["SPOTIFY_CIRCUIT_FAILURES"])),
+            seconds=float(cast(float, config["SPOTIFY_CIRCUIT_SECONDS"])),
+        )
+        return cls(limiter, quota, circuit, settings, redis_client, background_reserve=reserve)
 
 
 def init_app(app: Flask) -> None:

@@ -71,6 +71,29 @@ def deferred_key(album_id: int, prefix: str | None = None) -> str:
     return f"{_lock_prefix(prefix)}{album_id}:deferred"
 
 
+def viewed_key(album_id: int, prefix: str | None = None) -> str:
+    """Set for a few seconds after a page showed the album's tile (or its page)."""
+    return f"{_lock_prefix(prefix)}{album_id}:viewed"
+
+
+VIEWED_SECONDS = 10  # a page's tiles ask for their covers within this
+
+
+def mark_viewed(album_ids: list[int]) -> None:
+    """A page showed these albums waiting for their covers: a visitor is looking, so
+    their first fetch is made at once, like a polled one (not sparing)."""
+    client = available_redis()
+    if client is None or not album_ids:
+        return
+    try:
+        pipe = client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
+        for album_id in album_ids:
+            pipe.set(viewed_key(album_id), 1, ex=VIEWED_SECONDS)
+        pipe.execute()
+    except redis.RedisError:
+        mark_redis_down()
+
+
 def wanted_key(prefix: str | None = None) -> str:
     """Album -> when someone last asked for it (a poll, a view; Redis clock, ms)."""
     return f"{_namespace(prefix)}fetch:wanted"
@@ -254,9 +277,11 @@ def mark_queued(album_id: int) -> int:
     return int(cast(int, reply))
 
 
-# Defer (KEYS[1], ARGV[1] ms) unless asked again meanwhile (KEYS[2] >= 2): then 0.
+# Defer (KEYS[1], ARGV[1] ms) unless asked again meanwhile (KEYS[2] >= 2) or viewed
+# (KEYS[3]): then 0.
 _DEFER = """
 if tonumber(redis.call('GET', KEYS[2]) or '0') >= 2 then return 0 end
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
 redis.call('SET', KEYS[1], 1, 'PX', ARGV[1])
 return 1
 """
@@ -265,8 +290,24 @@ return 1
 def defer_first_try(client: redis.Redis, album_id: int, seconds: float, prefix: str) -> bool:
     """The first try found no token to spare: the viewer's next ask promotes it. False
     when that ask came already (go on at once, as for any polled album)."""
-    keys = [deferred_key(album_id, prefix), asks_key(album_id, prefix)]
-    return bool(client.eval(_DEFER, 2, *keys, max(1, int(seconds * 1000))))  # pyright: ignore[reportUnknownMemberType]
+    keys = [
+        deferred_key(album_id, prefix),
+        asks_key(album_id, prefix),
+        viewed_key(album_id, prefix),
+    ]
+    return bool(client.eval(_DEFER, 3, *keys, max(1, int(seconds * 1000))))  # pyright: ignore[reportUnknownMemberType]
+
+
+def fetch_scheduled(album_id: int) -> bool:
+    """Whether a fetch of this album is queued or running (its lock is held)."""
+    client = available_redis()
+    if client is None:
+        return False
+    try:
+        return bool(client.exists(lock_key(album_id)))
+    except redis.RedisError:
+        mark_redis_down()
+        return False
 
 
 def client_misses(client_id: str, album_id: int, window_seconds: float) -> int:
@@ -285,9 +326,13 @@ def client_misses(client_id: str, album_id: int, window_seconds: float) -> int:
 
 
 def asked_again(client: redis.Redis, album_id: int, prefix: str) -> bool:
-    """Whether anyone asked for the album again since its fetch was queued (a polling
-    tile does within a quarter of a second; a script that asks once never does)."""
-    return int(cast(bytes | None, client.get(asks_key(album_id, prefix))) or 0) >= 2
+    """Whether a visitor is looking: a page showed the album just now, or someone asked
+    for it again since its fetch was queued (a polling tile does within a quarter of a
+    second; a script that asks once never does)."""
+    asks, viewed = cast(
+        list[bytes | None], client.mget([asks_key(album_id, prefix), viewed_key(album_id, prefix)])
+    )
+    return viewed is not None or int(asks or 0) >= 2
 
 
 def is_wanted(client: redis.Redis, album_id: int, within_seconds: float, prefix: str) -> bool:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from app.cache.entries import entries_from_row, is_stale, write_entries
+from app.cache.fetch_lock import fetch_scheduled
 from app.cache.keys import Kind, decode, encode, entry_key
 from app.cache.states import as_datetime, row_state, usable_images
 from app.config import setting
@@ -136,7 +137,18 @@ def lookup(album_id: int, kind: Kind, spotify_id: str | None = None) -> Lookup |
     """Cover or metadata of an album; None when there is no such album.
 
     `spotify_id`: the Spotify id the caller's page shows for this album, if it knows it.
+    A failing album whose fetch is queued or running again (a "Try again", its retry
+    time come) is pending: the fragment keeps polling for the answer.
     """
+    found = _lookup(album_id, kind, spotify_id)
+    failing = found is not None and found.status == "unavailable" and found.reason == "error"
+    if found is not None and failing and fetch_scheduled(album_id):
+        poll = float(setting("COVER_POLL_SECONDS"))
+        return Lookup(album_id, "pending", retry_after=poll, spotify_id=found.spotify_id)
+    return found
+
+
+def _lookup(album_id: int, kind: Kind, spotify_id: str | None) -> Lookup | None:
     client = available_redis()
     if client is not None:
         try:

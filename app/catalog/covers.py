@@ -16,7 +16,7 @@ ENDPOINT = "catalog.cover_art"
 # A tile's few words, in Messages' order. Every album is looked for everywhere, so
 # "no link" ends in "no cover found" like any other album no source has.
 COVER_MESSAGES = Messages(
-    "No cover found", "No cover found", "Cover failing, retrying", "Cover is taking long"
+    "No cover found", "No cover found", "Cover failing, retrying", "Looking for the cover"
 )
 
 

@@ -19,7 +19,7 @@ from app.catalog.blueprint import bp
 from app.catalog.covers import CoverView, cover_from_lookup
 from app.catalog.metadata import MetadataView, metadata_from_lookup
 from app.catalog.polling import Polling
-from worker.queue import fetch_if_needed
+from worker.queue import enqueue_fetch, fetch_if_needed
 
 MAX_ATTEMPT = 100
 
@@ -34,6 +34,16 @@ def _attempt() -> int:
 def _spotify_id() -> str | None:
     """The Spotify id the page was rendered with (`sid`), if the request names one."""
     return request.args.get("sid") or None
+
+
+def _retry_if_asked(result: Lookup, kind: Kind) -> Lookup:
+    """Queue what the lookup asks for; on "Try again" (`retry=1`) of a failing album, a
+    fetch now (still under the limiter), without waiting out its retry time."""
+    if request.args.get("retry") and result.status == "unavailable" and result.reason == "error":
+        enqueue_fetch(result.album_id, client=_client())
+        return lookup(result.album_id, kind, result.spotify_id) or result
+    fetch_if_needed(result, _client())
+    return result
 
 
 def _client() -> str:
@@ -109,7 +119,7 @@ def cover_art(album_id: int) -> Response:
     if result is None:
         no_album = CoverView("Album cover", waiting=Polling("unavailable", "No such album"))
         return _album_not_found("catalog/cover_fragment.html", cover=no_album)
-    fetch_if_needed(result, _client())
+    result = _retry_if_asked(result, "cover")
     if _wants_json():
         return _json(result, "cover")
     data = result.data or {}
@@ -126,7 +136,7 @@ def metadata(album_id: int) -> Response:
     if result is None:
         no_album = MetadataView(waiting=Polling("unavailable", "There is no such album."))
         return _album_not_found("catalog/_metadata.html", meta=no_album)
-    fetch_if_needed(result, _client())
+    result = _retry_if_asked(result, "metadata")
     if _wants_json():
         return _json(result, "metadata")
     view = metadata_from_lookup(result, _attempt())

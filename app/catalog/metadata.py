@@ -14,8 +14,8 @@ ENDPOINT = "catalog.metadata"
 METADATA_MESSAGES = Messages(
     no_spotify="This album is not on Spotify, so there is no track list.",
     not_found="Spotify does not know this album.",
-    failing="The track list is unavailable right now.",
-    slow="The track list is taking long to arrive.",
+    failing="The track list is failing, retrying",
+    slow="Looking for the track list.",
 )
 
 

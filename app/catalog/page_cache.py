@@ -11,16 +11,27 @@ clock, not on an event). The same key is the page's ETag: a browser revalidating
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from flask import request
 from werkzeug.wrappers import Response
 
 from app.cache import versions
+from app.cache.fetch_lock import mark_viewed
 from app.cache.memo import remembered
 from app.config import setting
 from app.extensions import redis_key
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A rendered grid: its HTML and the albums whose tiles wait for a cover."""
+
+    html: str
+    pending: list[int]
 
 
 def _fingerprint(variant: str, seconds: int) -> str | None:
@@ -34,14 +45,31 @@ def _fingerprint(variant: str, seconds: int) -> str | None:
     return hashlib.sha1(raw.encode()).hexdigest()[:20]
 
 
-def cached_page(variant: str, render: Callable[[], str]) -> Response:
-    """`render()`'s HTML, or the copy rendered for the same URL while nothing changed."""
+def cached_page(variant: str, render: Callable[[], Page]) -> Response:
+    """`render()`'s HTML, or the copy rendered for the same URL while nothing changed.
+
+    Every answer (a copy, a 304 included) says which of its tiles wait for a cover: a
+    visitor is looking at them (`app.cache.fetch_lock.mark_viewed`)."""
     seconds = int(setting("CATALOG_PAGE_CACHE_SECONDS"))
     fingerprint = _fingerprint(variant, seconds)
-    if fingerprint is not None and fingerprint in request.if_none_match:
-        return _response("", fingerprint, status=304)
     key = redis_key(f"catalog:page:{fingerprint}") if fingerprint is not None else None
-    body = remembered(key, seconds, render)
+    pending_key = f"{key}:pending" if key is not None else None
+    if fingerprint is not None and fingerprint in request.if_none_match:
+        mark_viewed(json.loads(remembered(pending_key, seconds, lambda: "[]")))
+        return _response("", fingerprint, status=304)
+    rendered: list[Page] = []
+
+    def render_html() -> str:
+        rendered.append(render())
+        return rendered[-1].html
+
+    body = remembered(key, seconds, render_html)
+    if rendered:
+        pending = rendered[-1].pending
+        remembered(pending_key, seconds, lambda: json.dumps(pending))
+    else:
+        pending = json.loads(remembered(pending_key, seconds, lambda: "[]"))
+    mark_viewed([int(i) for i in pending])
     return _response(body, fingerprint)
 
 

@@ -4,6 +4,7 @@ a retry. Shared by the cover-art and metadata fragments and the pages that embed
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from flask import url_for
@@ -16,24 +17,28 @@ POLL_GROWTH = 1.3
 POLL_MAX_DELAY = 3.0
 # Most covers arrive within a second or two: poll at the base rate that long, then back off.
 POLL_STEADY = 8
-POLL_GIVE_UP_AFTER = 30.0  # seconds of polling before showing "unavailable" + retry
+# A failing album's fragment polls again at its retry time, but at least this often.
+FAILING_POLL_MAX = 30.0
 Waiting = Literal["pending", "unavailable", "no-spotify"]
 ViewState = Literal["ready", "pending", "unavailable", "no-spotify"]
 
 
-def poll_delay(attempt: int, retry_after: float | None, base: float) -> float | None:
-    """Seconds before poll number `attempt + 1` (the first after `base`), or None to stop."""
-    delays = [
-        min(base * POLL_GROWTH ** max(0, n - POLL_STEADY + 1), POLL_MAX_DELAY)
-        for n in range(attempt + 1)
-    ]
-    if sum(delays) > POLL_GIVE_UP_AFTER:
-        return None
-    return max(delays[-1], min(retry_after or 0, POLL_MAX_DELAY * 3))
+def poll_delay(attempt: int, retry_after: float | None, base: float) -> float:
+    """Seconds before poll number `attempt + 1` (the first after `base`).
+
+    A fragment never gives up while the server says a fetch is scheduled: it backs off
+    to POLL_MAX_DELAY and keeps asking, so a cover shows as soon as it exists."""
+    delay = min(base * POLL_GROWTH ** max(0, attempt - POLL_STEADY + 1), POLL_MAX_DELAY)
+    return max(delay, min(retry_after or 0, POLL_MAX_DELAY * 3))
 
 
 def fragment_url(
-    endpoint: str, album_id: int, spotify_id: str | None = None, attempt: int = 0
+    endpoint: str,
+    album_id: int,
+    spotify_id: str | None = None,
+    attempt: int = 0,
+    *,
+    retry: bool = False,
 ) -> str:
     """The URL of a fragment (`catalog.cover_art`, `catalog.metadata`) and its poll count.
 
@@ -45,6 +50,8 @@ def fragment_url(
         args["sid"] = spotify_id
     if attempt:
         args["attempt"] = attempt
+    if retry:
+        args["retry"] = 1  # "Try again": fetch now, whatever the retry time says
     return url_for(endpoint, **args)
 
 
@@ -92,24 +99,50 @@ def from_row(
     if row.state == "not_found":
         return Polling("unavailable", messages.not_found)
     if row.state == "error":
-        url = fragment_url(endpoint, album_id, spotify_id)
-        return Polling("unavailable", messages.failing, retry_url=url)
+        return _failing(album_id, spotify_id, endpoint, messages, row.retry_at)
     url = fragment_url(endpoint, album_id, spotify_id)
     return Polling("pending", poll_url=url, poll_trigger=trigger)
 
 
+def _failing(
+    album_id: int,
+    spotify_id: str | None,
+    endpoint: str,
+    messages: Messages,
+    retry_at: datetime | None,
+) -> Polling:
+    """Failing for now: say when it is tried again, poll then, and offer "Try again"."""
+    wait = max(0.0, (retry_at - datetime.now(UTC)).total_seconds()) if retry_at else 0.0
+    message = messages.failing
+    if wait >= 1:
+        message = f"{messages.failing} in {_duration(wait)}"
+    return Polling(
+        "unavailable",
+        message,
+        poll_url=fragment_url(endpoint, album_id, spotify_id),
+        poll_trigger=f"load delay:{round(min(max(wait, 1.0), FAILING_POLL_MAX) * 1000)}ms",
+        retry_url=fragment_url(endpoint, album_id, spotify_id, retry=True),
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{round(seconds)} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{round(seconds / 3600)} h"
+
+
 def from_lookup(result: Lookup, attempt: int, endpoint: str, messages: Messages) -> Polling:
     """A polled fragment whose lookup is not `ready`."""
-    retry = fragment_url(endpoint, result.album_id, result.spotify_id)
     if result.status == "no_spotify":
         return Polling("no-spotify", messages.no_spotify)
     if result.status == "unavailable":
         if result.reason == "not_found":
             return Polling("unavailable", messages.not_found)
-        return Polling("unavailable", messages.failing, retry_url=retry)
+        retry_at = datetime.now(UTC) + timedelta(seconds=result.retry_after or 0)
+        return _failing(result.album_id, result.spotify_id, endpoint, messages, retry_at)
     delay = poll_delay(attempt, result.retry_after, float(setting("COVER_POLL_SECONDS")))
-    if delay is None:
-        return Polling("unavailable", messages.slow, retry_url=retry)
     return Polling(
         "pending",
         poll_url=fragment_url(endpoint, result.album_id, result.spotify_id, attempt + 1),

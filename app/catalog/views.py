@@ -8,10 +8,11 @@ from flask import abort, render_template, request
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.wrappers import Response
 
+from app.cache.fetch_lock import mark_viewed
 from app.catalog.blueprint import bp
 from app.catalog.covers import cover_credit, cover_view
 from app.catalog.metadata import metadata_from_row
-from app.catalog.page_cache import cached_page
+from app.catalog.page_cache import Page, cached_page
 from app.catalog.paging import fetch_page, position_from_args
 from app.catalog.queries import SORT_LABELS, CatalogFilters, genre_choices, order_for
 from app.config import setting
@@ -38,24 +39,26 @@ def index() -> Response:
     return cached_page(part, lambda: _render_index(part))
 
 
-def _render_index(part: str) -> str:
+def _render_index(part: str) -> Page:
     args = request.args.to_dict()
     filters = CatalogFilters.from_args(args)
     page = fetch_page(
         filters, position_from_args(args, order_for(filters)), setting("CATALOG_PAGE_SIZE")
     )
+    tiles = [(album, cover_view(album)) for album in page.albums]
     context: dict[str, Any] = {
         "page": page,
-        "albums": [(album, cover_view(album)) for album in page.albums],
+        "albums": tiles,
         "filters": filters,
         "args": filters.url_args(),
         "sort_labels": SORT_LABELS,
     }
+    pending = [album.id for album, cover in tiles if cover.state == "pending"]
     if part in PARTS:
         if part == "results":
             context["genres"] = genre_choices()
-        return render_template(PARTS[part], **context)
-    return render_template("catalog/index.html", genres=genre_choices(), **context)
+        return Page(render_template(PARTS[part], **context), pending)
+    return Page(render_template("catalog/index.html", genres=genre_choices(), **context), pending)
 
 
 @bp.get("/album/<int(max=2147483647):album_id>/")
@@ -65,6 +68,7 @@ def album_detail(album_id: int) -> str:
     )
     if album is None:
         abort(404, description="There is no album with that number in the catalog.")
+    mark_viewed([album.id])  # its cover and track list are asked for at once
     return render_template(
         "catalog/album.html",
         album=album,

@@ -26,6 +26,7 @@ FETCH_QUEUED = "fetch:queued"
 FETCH_DROPPED = "fetch:dropped"  # a visitor's fetch nobody waited for any more
 FETCH_CAPPED = "fetch:capped"  # a client over its cap of misses: moved to background
 FETCH_DEMOTED = "fetch:demoted"  # the interactive queue was full: moved to background
+CIRCUIT_OPEN = "spotify:circuit_opened"  # transient failures that kept the circuit open
 FETCH_PROMOTED = "fetch:promoted"  # a deferred first try sent at once by the viewer's poll
 TRANSIENT_FAILURES = "fetch:transient_failures"
 SPOTIFY_MATCHES = "covers:spotify_matches"  # albums given a Spotify id by search

@@ -20,7 +20,7 @@ import redis
 
 from app.redis_lua import with_clock
 
-WaitReason = Literal["cooldown", "concurrency", "rate", "quota"]
+WaitReason = Literal["cooldown", "concurrency", "rate", "quota", "circuit"]
 
 
 def limiter_key(namespace: str, name: str, scope: str = "spotify") -> str:

@@ -6,6 +6,7 @@ or queue a fetch, and never call Spotify themselves.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -113,7 +114,7 @@ def test_cold_album_is_pending_with_retry_after_and_queues_one_fetch(
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_pending_html_polls_with_growing_delay_then_gives_up(
+def test_pending_html_polls_with_growing_delay_and_never_gives_up(
     client: FlaskClient, kind: str
 ) -> None:
     album = add_album("Kid A", "Radiohead", spotify_id=ID)
@@ -127,9 +128,10 @@ def test_pending_html_polls_with_growing_delay_then_gives_up(
     assert 'hx-trigger="load delay:250ms"' in steady  # the first two seconds: every 250 ms
     later = client.get(url(album.id, kind, "html") + "?attempt=10").get_data(as_text=True)
     assert 'hx-trigger="load delay:549ms"' in later  # then backing off: 250 ms x 1.3^3
-    gave_up = client.get(url(album.id, kind, "html") + "?attempt=30").get_data(as_text=True)
-    assert f'{state}="unavailable"' in gave_up
-    assert "Try again" in gave_up
+    # The server still says a fetch is scheduled: the fragment keeps asking, every 3 s.
+    still = client.get(url(album.id, kind, "html") + "?attempt=60").get_data(as_text=True)
+    assert f'{state}="pending"' in still
+    assert 'hx-trigger="load delay:3000ms"' in still
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -168,6 +170,29 @@ def test_temporary_failure_is_unavailable_until_its_retry_time(
     db.session.commit()
     get_redis().flushall()
     assert client.get(url(album.id, kind)).status_code == 202  # its time has come
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_failing_album_polls_at_its_retry_time_and_try_again_fetches_now(
+    client: FlaskClient, kind: str
+) -> None:
+    album = add_album("Flaky", "Somebody", spotify_id=ID)
+    album.spotify_fetch_status = FetchStatus.ERROR.value
+    album.spotify_next_retry_at = datetime.now(UTC) + timedelta(seconds=20)
+    album.cover_status = "error"
+    album.cover_retry_at = album.spotify_next_retry_at
+    db.session.commit()
+    html = client.get(url(album.id, kind, "html")).get_data(as_text=True)
+    assert "retrying in 20 s" in html  # says what is happening, and when
+    assert re.search(r'hx-trigger="load delay:(19|20)\d\d\dms"', html)  # asks again then
+    assert not get_redis().exists(lock_key(album.id))
+    # "Try again": a fetch now, not after the retry time; the fragment is pending at once.
+    again = client.get(url(album.id, kind, "html") + "?retry=1").get_data(as_text=True)
+    state = "data-cover-state" if kind == COVER else "data-metadata-state"
+    assert f'{state}="pending"' in again
+    assert get_redis().get(lock_key(album.id)) == b"queued"
+    body = client.get(url(album.id, kind)).get_json()
+    assert body["status"] == "pending"  # while the fetch is under way
 
 
 @pytest.mark.parametrize("kind", KINDS)
