@@ -34,10 +34,10 @@ from worker.lanes import Lane
 from worker.resolve import resolve
 from worker.service import SpotifyService, spotify_service
 from worker.sources import cover_sources
-from worker.store import AlbumRow, load_album, store_answer
+from worker.store import FetchRow, load_album, store_answer
 
 
-def _wants_lookup(row: AlbumRow, request: FetchRequest) -> bool:
+def _wants_lookup(row: FetchRow, request: FetchRequest) -> bool:
     """Whether Spotify's album lookup has something to tell about this album now."""
     if not row.spotify_id or "spotify" not in setting("COVER_SOURCES"):
         return False
@@ -50,7 +50,7 @@ def _wants_lookup(row: AlbumRow, request: FetchRequest) -> bool:
     return request.refresh or not (row.spotify_status == FetchStatus.NOT_FOUND and remembered)
 
 
-def _lookup(service: SpotifyService, request: FetchRequest, row: AlbumRow) -> Outcome:
+def _lookup(service: SpotifyService, request: FetchRequest, row: FetchRow) -> Outcome:
     """One `GET /albums/{id}` for this album, which the claim holds."""
     spotify_id = row.spotify_id
     assert spotify_id is not None
@@ -74,7 +74,7 @@ def _lookup(service: SpotifyService, request: FetchRequest, row: AlbumRow) -> Ou
 
 
 def _spotify_first(
-    service: SpotifyService, claim: Claim, request: FetchRequest, row: AlbumRow, send: Sender
+    service: SpotifyService, claim: Claim, request: FetchRequest, row: FetchRow, send: Sender
 ) -> Outcome:
     """Spotify's album lookup (batched where the app may), holding the album."""
     own_id = request.album_id
@@ -89,7 +89,7 @@ def _spotify_first(
     return _lookup(service, request, row)
 
 
-def _has_cover(row: AlbumRow, request: FetchRequest, outcome: Outcome) -> bool:
+def _has_cover(row: FetchRow, request: FetchRequest, outcome: Outcome) -> bool:
     """Whether the album's cover needs no other source (Spotify just gave it, or fresh)."""
     if row.cover_cached_at is None:
         return False

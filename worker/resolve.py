@@ -32,7 +32,7 @@ from worker.job import FetchRequest, Outcome, RequeueError
 from worker.service import SpotifyService
 from worker.sources import CoverSources
 from worker.store import (
-    AlbumRow,
+    FetchRow,
     save_outcomes,
     source_outcome,
     store_answer,
@@ -56,7 +56,7 @@ def _waiting(outcome: Any, refresh: bool) -> bool:
     return not (refresh and outcome.get("outcome") == "not_found")  # pyright: ignore[reportUnknownMemberType]
 
 
-def _near_misses(row: AlbumRow, offered: list[Candidate]) -> list[dict[str, Any]]:
+def _near_misses(row: FetchRow, offered: list[Candidate]) -> list[dict[str, Any]]:
     """The best-scored candidates that were not good enough, for an administrator."""
     scored = [(s, c) for c in offered if (s := score(row.title, row.artist, row.year, c))]
     scored.sort(key=lambda pair: pair[0], reverse=True)
@@ -72,7 +72,7 @@ class Resolution:
 
     def __init__(
         self,
-        row: AlbumRow,
+        row: FetchRow,
         request: FetchRequest,
         sources: CoverSources,
         spotify: SpotifyService,
@@ -206,7 +206,7 @@ class Resolution:
 
 
 def resolve(
-    row: AlbumRow,
+    row: FetchRow,
     request: FetchRequest,
     sources: CoverSources,
     spotify: SpotifyService,

@@ -80,7 +80,7 @@ def cache_times(album_ids: list[int]) -> dict[int, tuple[str, datetime | None]]:
 
 
 @dataclass(frozen=True, slots=True)
-class AlbumRow:
+class FetchRow:
     """What one fetch needs to know of an album, read once before any call."""
 
     album_id: int
@@ -102,7 +102,7 @@ class AlbumRow:
         return self.sheet_id or self.match_id
 
 
-def load_album(album_id: int) -> AlbumRow | None:
+def load_album(album_id: int) -> FetchRow | None:
     row = db.session.execute(
         select(
             Album.id,
@@ -128,7 +128,7 @@ def load_album(album_id: int) -> AlbumRow | None:
     (album_id, title, artist, year, sheet_id, match_id, source, cover_at, metadata_at) = row[:9]
     status, retry_at, outcomes, metadata = row[9:]
     upc: Any = cast(dict[str, Any], metadata).get("upc") if isinstance(metadata, dict) else None
-    return AlbumRow(
+    return FetchRow(
         album_id=album_id,
         title=title,
         artist=artist,
@@ -216,7 +216,7 @@ def store_failure(album_id: int, sheet_id: str | None, reason: str, retry_in: fl
 
 
 def store_cover(
-    row: AlbumRow, source: str, found: Candidate, outcomes: dict[str, Any]
+    row: FetchRow, source: str, found: Candidate, outcomes: dict[str, Any]
 ) -> Album | None:
     """A cover another source found (its images from allowed hosts only)."""
     allowed: tuple[str, ...] = setting("IMAGE_HOSTS")
@@ -237,21 +237,21 @@ def store_cover(
     return _publish(_update(row.album_id, row.sheet_id, values), row.album_id)
 
 
-def store_no_cover(row: AlbumRow, outcomes: dict[str, Any]) -> None:
+def store_no_cover(row: FetchRow, outcomes: dict[str, Any]) -> None:
     """No source has a cover: remembered for COVER_NOT_FOUND_TTL, then asked again."""
     retry_at = datetime.now(UTC) + timedelta(seconds=int(setting("COVER_NOT_FOUND_TTL")))
     values = {"cover_status": COVER_NONE, "cover_retry_at": retry_at, "cover_outcomes": outcomes}
     _publish(_update(row.album_id, row.sheet_id, values), row.album_id)
 
 
-def store_cover_failure(row: AlbumRow, outcomes: dict[str, Any], retry_in: float) -> None:
+def store_cover_failure(row: FetchRow, outcomes: dict[str, Any], retry_in: float) -> None:
     """Sources failed (throttled, down): the cover is looked for again in `retry_in` s."""
     retry_at = datetime.now(UTC) + timedelta(seconds=retry_in)
     values = {"cover_status": COVER_ERROR, "cover_retry_at": retry_at, "cover_outcomes": outcomes}
     _publish(_update(row.album_id, row.sheet_id, values), row.album_id)
 
 
-def save_outcomes(row: AlbumRow, outcomes: dict[str, Any]) -> None:
+def save_outcomes(row: FetchRow, outcomes: dict[str, Any]) -> None:
     """Per-source outcomes so far (a re-queued resolution goes on from them)."""
     _update(row.album_id, row.sheet_id, {"cover_outcomes": outcomes})
 
