@@ -88,3 +88,33 @@ def test_a_script_asking_once_for_1000_covers_does_not_slow_a_visitor(
     finally:
         pipe.worker.stop()
         pipe.worker = Worker(pipe.env, pipe.log_dir).start()
+
+
+def test_cache_busting_from_one_client_leaves_the_queues_bounded(
+    pipe: Pipeline, pipe_client: FlaskClient
+) -> None:
+    """A loop over 300 cold albums, every request with a fresh `sid`, for 15 s: the
+    interactive queue stays within the client's cap, the background lane within one
+    task per album."""
+    albums = list(_albums(pipe, "Busted", 300))
+    prefix = pipe.app.config["REDIS_PREFIX"]
+    redis_client = pipe.app.extensions["redis"]
+    cap = int(pipe.app.config["FETCH_CLIENT_CAP"])
+    depths: list[tuple[int, int]] = []
+    deadline = time.monotonic() + 15
+    n = 0
+    client = pipe.app.test_client()
+    while time.monotonic() < deadline:
+        album_id = albums[n % len(albums)]
+        client.get(f"/catalog/album/{album_id}/cover-art/?sid=bust{n}", environ_base=ATTACKER)
+        n += 1
+        if n % 50 == 0:
+            depths.append(
+                (
+                    int(redis_client.llen(f"{prefix}interactive")),
+                    int(redis_client.llen(f"{prefix}background")),
+                )
+            )
+    assert n > 300  # it did loop over every album, more than once
+    assert max(d[0] for d in depths) <= 2 * cap
+    assert max(d[1] for d in depths) <= len(albums)
