@@ -175,7 +175,7 @@ class Config:
         self.SPOTIFY_TIMEOUT: float = _env_float("SPOTIFY_TIMEOUT", 10.0)
         # Transient failures in a row that open the shared circuit (one probe at a time
         # until Spotify answers), and how long it stays open after a failed probe.
-        self.SPOTIFY_CIRCUIT_FAILURES: int = _env_int("SPOTIFY_CIRCUIT_FAILURES", 5)
+        self.SPOTIFY_CIRCUIT_FAILURES: int = _env_int("SPOTIFY_CIRCUIT_FAILURES", 10)
         self.SPOTIFY_CIRCUIT_SECONDS: float = _env_float("SPOTIFY_CIRCUIT_SECONDS", 30.0)
         # Background work (refresh-cache, import prefetch, stale refreshes) takes a token
         # only while the bucket holds more than this many: the rest is for visitors. At
