@@ -167,11 +167,11 @@ class Config:
         self.SPOTIFY_BURST: int = _env_int("SPOTIFY_BURST", 10)
         self.SPOTIFY_MAX_CONCURRENT: int = _env_int("SPOTIFY_MAX_CONCURRENT", 10)
         # Tries per fetch for transient errors (5xx, timeouts), each after a re-queue with
-        # exponential backoff and jitter: 1 s, 2 s, then every 4 s. A longer outage
+        # exponential backoff and jitter: 0.5 s, 1 s, then every 2 s. A longer outage
         # opens the circuit (below): albums then wait for its probe, not for their backoff.
         self.SPOTIFY_RETRY_ATTEMPTS: int = _env_int("SPOTIFY_RETRY_ATTEMPTS", 10)
-        self.SPOTIFY_RETRY_BASE_SECONDS: float = _env_float("SPOTIFY_RETRY_BASE_SECONDS", 1.0)
-        self.SPOTIFY_RETRY_MAX_SECONDS: float = _env_float("SPOTIFY_RETRY_MAX_SECONDS", 4.0)
+        self.SPOTIFY_RETRY_BASE_SECONDS: float = _env_float("SPOTIFY_RETRY_BASE_SECONDS", 0.5)
+        self.SPOTIFY_RETRY_MAX_SECONDS: float = _env_float("SPOTIFY_RETRY_MAX_SECONDS", 2.0)
         self.SPOTIFY_TIMEOUT: float = _env_float("SPOTIFY_TIMEOUT", 10.0)
         # Transient failures in a row that open the shared circuit (one probe at a time
         # until Spotify answers), and how long it stays open after a failed probe.

@@ -183,7 +183,7 @@ def bench_error_storm(bench: Bench, running: Stack, lines: list[str]) -> None:
     errors = len([c for c in bench.sim.state.api_calls("/v1/albums") if c.status >= 500])
     spread = f"{percentile(waits, 50):.1f} / {percentile(waits, 95):.1f} / {max(waits):.1f} s"
     lines += table(
-        "### 30 % of Spotify answers are 5xx (default backoff: 1 s, 2 s, then 4 s, 10 tries;"
+        "### 30 % of Spotify answers are 5xx (default backoff: 0.5 s, 1 s, then 2 s, 10 tries;"
         " the shared circuit)",
         [
             ("covers ready", f"{len(seen.ready)}/40", "40/40"),

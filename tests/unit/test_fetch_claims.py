@@ -80,19 +80,19 @@ def test_a_lapsed_queued_lock_can_be_taken_by_a_late_task(client: redis.Redis) -
         assert claim.take([7]) == [7]  # no lock at all: the task still fetches
 
 
-def test_transient_failures_back_off_from_a_second_to_four_with_jitter() -> None:
+def test_transient_failures_back_off_from_half_a_second_to_two_with_jitter() -> None:
     # Soon, well under a tile's patience: a longer outage opens the shared circuit, and
     # albums then wait for its probe, not for their own backoff (worker.fetch).
     app = create_app(TestConfig())
     with app.app_context():
         waits = [[transient_backoff(n) for n in range(1, 11)] for _ in range(20)]
     firsts = [run[0] for run in waits]
-    assert all(1 <= w <= 2 for w in firsts)  # base 1 s plus up to 1 s of jitter
+    assert all(0.5 <= w <= 1 for w in firsts)  # base 0.5 s plus up to 0.5 s of jitter
     assert len({round(w, 3) for w in firsts}) > 1  # jittered: albums do not retry together
     for run in waits:
-        assert run[1] >= 2  # 1, 2, 4, ...
-        assert all(4 <= w <= 5 for w in run[2:])  # capped at 4 s: a tile never waits long
-    assert 30 < sum(waits[0][:9]) < 45  # ten tries span about half a minute
+        assert run[1] >= 1  # 0.5, 1, 2, ...
+        assert all(2 <= w <= 2.5 for w in run[2:])  # capped at 2 s: a tile never waits long
+    assert 15 < sum(waits[0][:9]) < 22  # ten tries span about twenty seconds
 
 
 def test_a_handed_back_album_can_be_taken_by_its_new_task_at_once(client: redis.Redis) -> None:
