@@ -14,7 +14,14 @@ import redis
 from celery import Celery
 from flask import current_app
 
-from app.cache.fetch_lock import PROMOTE, TAKEN, client_misses, drop_queued, mark_queued
+from app.cache.fetch_lock import (
+    PROMOTE,
+    TAKEN,
+    client_misses,
+    drop_queued,
+    mark_queued,
+    queue_first_try,
+)
 from app.cache.lookup import Lookup
 from app.config import setting
 from app.extensions import get_redis, redis_key
@@ -63,7 +70,10 @@ def enqueue_fetch(
     if lane == "interactive" and not refresh:
         lane, wanted_only = _visitor_lane(album_id, client)
     request = FetchRequest(album_id, refresh, requested_at)
-    if not send_fetch_task(request, lane=lane, wanted_only=wanted_only):
+    newest = lane == "interactive" and not refresh
+    if newest:
+        queue_first_try(album_id)  # before the task: it may start at once
+    if not send_fetch_task(request, lane=lane, wanted_only=wanted_only, newest=newest):
         drop_queued(album_id)
         return False
     counters.incr(counters.FETCH_QUEUED)

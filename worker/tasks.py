@@ -10,7 +10,13 @@ import redis
 from celery import Celery, Task, shared_task
 from flask import current_app
 
-from app.cache.fetch_lock import asked_again, defer_first_try, drop_queued, is_wanted
+from app.cache.fetch_lock import (
+    asked_again,
+    defer_first_try,
+    drop_queued,
+    is_wanted,
+    take_newest,
+)
 from app.config import setting
 from app.extensions import get_redis, redis_key
 from app.ops import counters
@@ -53,6 +59,7 @@ def fetch_album_task(
     in_run: bool = False,
     wanted_only: bool = False,
     waited: bool = False,
+    newest: bool = False,
 ) -> str:
     """Fetch one album's cover and metadata (one GET /albums/{id}, then other sources).
 
@@ -62,7 +69,13 @@ def fetch_album_task(
     nothing, and the album's next view queues it again. Until the album is asked for a
     second time (a tile polls within a quarter second; a script asking once never does)
     its fetch is sparing: it takes a token only from a full bucket, else it waits
-    FIRST_ASK_GRACE for the poll, and without one it is dropped."""
+    FIRST_ASK_GRACE for the poll, and without one it is dropped.
+
+    A visitor's first try (`newest`) fetches the album queued last, not its own: the
+    queue runs oldest first, and what a visitor has on screen now was asked for last.
+    Its own album waits in the same set for a later first try."""
+    if newest and lane == "interactive" and not refresh:
+        album_id = take_newest(get_redis(), album_id, redis_key(""))
     options = TaskOptions(lane, in_run, wanted_only, waited)
     visitor = not refresh and (lane == "interactive" or wanted_only)
     sparing = visitor and lane == "interactive" and not _asked_again(album_id)
@@ -93,7 +106,9 @@ def fetch_album_task(
             else:
                 countdown = 0.0  # polled meanwhile: a visitor's fetch like any other
         kwargs = _task_kwargs(exc.request, options)
-        raise self.retry(countdown=countdown, kwargs=kwargs, queue=lane) from exc
+        # The album fetched (a first try may have taken another than its message named).
+        args = (exc.request.album_id,)
+        raise self.retry(args=args, countdown=countdown, kwargs=kwargs, queue=lane) from exc
     if in_run and outcome == Outcome.POSTPONED:
         lanes.postpone(get_redis(), album_id)  # fed again once the day's budget allows
     elif in_run:
@@ -154,6 +169,7 @@ class TaskOptions:
     in_run: bool = False  # part of a background run (worker.lanes)
     wanted_only: bool = False  # a visitor's miss moved to background: only while wanted
     waited: bool = False  # a sparing first try already waited for the viewer's poll
+    newest: bool = False  # a visitor's first try: fetch the newest queued album instead
 
 
 def _task_kwargs(request: FetchRequest, options: TaskOptions) -> dict[str, Any]:
@@ -163,7 +179,7 @@ def _task_kwargs(request: FetchRequest, options: TaskOptions) -> dict[str, Any]:
         kwargs["failures"] = request.failures
     kwargs["lane"] = options.lane
     defaults = TaskOptions()
-    for name in ("in_run", "wanted_only", "waited"):
+    for name in ("in_run", "wanted_only", "waited", "newest"):
         if getattr(options, name) != getattr(defaults, name):
             kwargs[name] = getattr(options, name)
     return kwargs
@@ -183,10 +199,11 @@ def send_fetch_task(
     lane: Lane = "interactive",
     in_run: bool = False,
     wanted_only: bool = False,
+    newest: bool = False,
 ) -> bool:
     """Put one fetch task on its lane's queue; False (logged) when the broker refuses it."""
     album_id = request.album_id
-    kwargs = _task_kwargs(request, TaskOptions(lane, in_run, wanted_only))
+    kwargs = _task_kwargs(request, TaskOptions(lane, in_run, wanted_only, newest=newest))
     options: dict[str, Any] = {"countdown": countdown} if countdown else {}
     try:
         _task(fetch_album_task).apply_async(

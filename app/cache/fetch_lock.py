@@ -59,6 +59,12 @@ def pending_key(prefix: str | None = None) -> str:
     return f"{_namespace(prefix)}fetch:pending"
 
 
+def newest_key(prefix: str | None = None) -> str:
+    """Visitors' first tries in the interactive lane, scored by when they were queued
+    (Redis clock, ms): a task starting takes the newest (`take_newest`)."""
+    return f"{_namespace(prefix)}fetch:interactive"
+
+
 def asks_key(album_id: int, prefix: str | None = None) -> str:
     """How many times the album was asked for since its fetch was queued (1: only the
     first ask; 2 or more: a viewer is polling it)."""
@@ -158,12 +164,32 @@ return outstanding
 """)
 WANTED_KEEP_MS = 600_000  # marks older than this are pruned (nobody waits 10 minutes)
 
+# Newest first: the interactive queue is a Celery list (oldest first), so each first-try
+# task fetches the album queued last whose lock still says "queued" (what is on screen
+# now), leaving its own album in the set for a later first try: every first try takes
+# one entry, so none is left behind. Entries no longer queued (fetched by a promotion,
+# a lapsed lock) or older than ARGV[2] ms are dropped on the way. ARGV[1] (the task's
+# own album) when the set is empty.
+_TAKE_NEWEST = _lua("""
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+while true do
+  local top = redis.call('ZPOPMAX', KEYS[1])
+  if #top == 0 then return tonumber(ARGV[1]) end
+  if redis.call('GET', ARGV[3] .. top[1] .. ARGV[4]) == '$QUEUED' then
+    return tonumber(top[1])
+  end
+end
+""")
+NEWEST_KEEP_MS = 600_000
+
+
 # Delete the lock only while it still says "queued": a worker may have taken the album
 # meanwhile, and its lease must stay.
 _DROP_QUEUED = _lua("""
 if redis.call('GET', KEYS[1]) == '$QUEUED' then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
   return 1
 end
 return 0
@@ -335,6 +361,26 @@ def asked_again(client: redis.Redis, album_id: int, prefix: str) -> bool:
     return viewed is not None or int(asks or 0) >= 2
 
 
+def queue_first_try(album_id: int) -> None:
+    """A visitor's first try goes to the interactive lane: it joins the newest-first set."""
+    client = available_redis()
+    if client is None:
+        return
+    try:
+        client.eval(_ADD_NOW, 1, newest_key(), album_id)  # pyright: ignore[reportUnknownMemberType]
+    except redis.RedisError:
+        mark_redis_down()
+
+
+_ADD_NOW = with_clock("redis.call('ZADD', KEYS[1], now, ARGV[1])")
+
+
+def take_newest(client: redis.Redis, album_id: int, prefix: str) -> int:
+    """The album a first-try task for `album_id` should fetch: the newest still queued."""
+    args = [album_id, NEWEST_KEEP_MS, _lock_prefix(prefix), _LOCK_SUFFIX]
+    return int(cast(int, client.eval(_TAKE_NEWEST, 1, newest_key(prefix), *args)))  # pyright: ignore[reportUnknownMemberType]
+
+
 def is_wanted(client: redis.Redis, album_id: int, within_seconds: float, prefix: str) -> bool:
     """Whether anyone asked for this album (polled it, viewed it) within the window."""
     args = [album_id, int(within_seconds * 1000)]
@@ -349,7 +395,8 @@ def drop_queued(
     if client is None:
         return
     with contextlib.suppress(redis.RedisError):
-        client.eval(_DROP_QUEUED, 2, lock_key(album_id, prefix), pending_key(prefix), album_id)  # pyright: ignore[reportUnknownMemberType]
+        keys = [lock_key(album_id, prefix), pending_key(prefix), newest_key(prefix)]
+        client.eval(_DROP_QUEUED, 3, *keys, album_id)  # pyright: ignore[reportUnknownMemberType]
 
 
 class Claim:

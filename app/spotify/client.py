@@ -344,6 +344,13 @@ class SpotifyClient:
                 log.info("several-albums endpoint refused (403): using single lookups from now on")
                 self._disable_batch()
             raise
+        except Exception:
+            # The probe failed (a 5xx, a timeout) and told nothing: let the next caller
+            # probe at once, or every task would wait out the probe's wait for nothing.
+            if self.settings.batch == "auto" and self._redis is not None:
+                with contextlib.suppress(redis.RedisError):
+                    self._redis.delete(self._key_prefix + BATCH_PROBE_KEY)
+            raise
         if self.settings.batch == "auto" and self._redis is not None:
             with contextlib.suppress(redis.RedisError):
                 self._redis.set(

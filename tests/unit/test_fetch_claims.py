@@ -8,7 +8,7 @@ import pytest
 import redis
 
 from app import create_app
-from app.cache.fetch_lock import Claim, lock_key, pending_key
+from app.cache.fetch_lock import Claim, lock_key, newest_key, pending_key, take_newest
 from app.config import TestConfig
 from worker.batch import _hand_back  # pyright: ignore[reportPrivateUsage]
 from worker.failures import transient_backoff
@@ -110,3 +110,20 @@ def test_a_handed_back_album_can_be_taken_by_its_new_task_at_once(client: redis.
     assert taken_by_new_task == [1]  # not refused by the old worker's lease
     batch.close()
     assert (lock(client, 1) or "").startswith("fetching:")  # the new task's lease stays
+
+
+def test_first_tries_fetch_the_newest_queued_album_and_leave_none_behind(
+    client: redis.Redis,
+) -> None:
+    """The interactive queue runs oldest first; a visitor scrolling on wants the tiles
+    on screen now. Each first try takes the newest queued album, every album once."""
+    for album_id in (1, 2, 3, 4):
+        client.set(lock_key(album_id, NS), "queued", ex=10)
+    now_ms = time.time() * 1000
+    client.zadd(newest_key(NS), {str(i): now_ms - 1000 + i for i in (1, 2, 3, 4)})
+    client.zadd(newest_key(NS), {"9": now_ms - 3_600_000})  # an hour old: nobody waits
+    client.delete(lock_key(2, NS))  # 2 was fetched meanwhile by a promotion: skipped
+    # Tasks run in the order their messages were sent: 1, 2, 3, 4.
+    fetched = [take_newest(client, own, NS) for own in (1, 2, 3, 4)]
+    assert fetched == [4, 3, 1, 4]  # the last task finds the set empty: its own (held)
+    assert client.zcard(newest_key(NS)) == 0
