@@ -9,10 +9,14 @@ from flask import Flask, redirect, render_template, url_for
 from werkzeug.exceptions import NotFound
 from werkzeug.wrappers import Response
 
+from app.admin.cli import admin_cli
+from app.admin.views import register_admin
 from app.cache import versions as catalog_versions
 from app.catalog import bp as catalog_bp
 from app.celery_setup import celery_init_app
 from app.config import Config, config_from_env
+from app.curation.cli import covers_cli
+from app.curation.media import bp as media_bp
 from app.extensions import db, migrate, redis_ext
 from app.importer.cli import import_albums
 from app.ops.cli import cache_stats
@@ -53,6 +57,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(catalog_bp, url_prefix="/catalog")
     app.register_blueprint(health_bp)
     app.register_blueprint(metrics_bp)
+    app.register_blueprint(media_bp)
+    register_admin(app)
 
     @app.get("/")
     def index() -> Response:  # pyright: ignore[reportUnusedFunction]
@@ -66,6 +72,7 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    """Each job's command lives beside it: the importer, the worker, operations."""
-    for command in (import_albums, refresh_cache, cache_stats):
+    """Each job's command lives beside it: the importer, the worker, operations,
+    administrators and their covers."""
+    for command in (import_albums, refresh_cache, cache_stats, admin_cli, covers_cli):
         app.cli.add_command(command)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -291,6 +292,19 @@ class Config:
         self.CATALOG_PAGE_SIZE: int = 48
         # Rendered grid pages are kept this long at most (0: render every request).
         self.CATALOG_PAGE_CACHE_SECONDS: int = _env_int("CATALOG_PAGE_CACHE_SECONDS", 30)
+        # Administrators' sessions: HttpOnly and SameSite=Lax cookies, Secure over https
+        # (app.admin.auth), signed out after ADMIN_SESSION_HOURS.
+        self.SESSION_COOKIE_HTTPONLY: bool = True
+        self.SESSION_COOKIE_SAMESITE: str = "Lax"
+        self.SESSION_COOKIE_SECURE: bool = _env("SESSION_COOKIE_SECURE", "") == "1"
+        self.PERMANENT_SESSION_LIFETIME = timedelta(hours=_env_float("ADMIN_SESSION_HOURS", 8))
+        # Failed sign-ins: this many per account (or 3x per address) within the lock
+        # time lock the account (or the address) for ADMIN_LOCK_MINUTES.
+        self.ADMIN_MAX_FAILURES: int = _env_int("ADMIN_MAX_FAILURES", 10)
+        self.ADMIN_LOCK_MINUTES: int = _env_int("ADMIN_LOCK_MINUTES", 15)
+        self.WTF_CSRF_TIME_LIMIT: int | None = None  # the token lives as long as the session
+        # An uploaded cover may be 10 MB; the request around it a little more.
+        self.MAX_CONTENT_LENGTH: int = 11 * 1024 * 1024
 
     def validate(self) -> None:
         """Raise ConfigError when these settings cannot be used."""

@@ -1,4 +1,4 @@
-"""Database models: Artist, Album, Genre and the album-genre association."""
+"""Database models: Artist, Album, Genre (+ association), Admin and AuditEntry."""
 
 from __future__ import annotations
 
@@ -171,6 +171,11 @@ class Album(Base):
     cover_retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The last outcome per source: {source: {"outcome", "at", "retry_at"?, "ref"?}}.
     cover_outcomes: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    # An administrator's cover (source "manual"): while set, no job writes the cover.
+    cover_pinned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    cover_pinned_by: Mapped[str | None] = mapped_column(String(NAME_MAX))
+    # Matches an administrator said are another album: {source: [ref, ...]}, never again.
+    cover_rejected: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     spotify_metadata_json: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     spotify_metadata_cached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -204,6 +209,10 @@ class Album(Base):
         return album_url(self.spotify_id) if self.spotify_id else None
 
     @property
+    def cover_pinned(self) -> bool:
+        return self.cover_pinned_at is not None
+
+    @property
     def cover_alt(self) -> str:
         return f"Cover of {self.title} by {self.artist.name}"
 
@@ -211,16 +220,22 @@ class Album(Base):
         return f"<Album {self.id} {self.title!r}>"
 
 
-# Cache columns cleared when an album's Spotify id changes (its cover may have come
-# from the old link, and a search match no longer applies).
-SPOTIFY_CACHE_COLUMNS: tuple[str, ...] = (
-    "spotify_match_id",
+# The columns that make up an album's cover: a pinned album's are written only by
+# an administrator (`app.curation.pins`), never by a job.
+COVER_COLUMNS: tuple[str, ...] = (
     "cover_source",
     "cover_url",
     "cover_cached_at",
     "cover_images",
     "cover_status",
     "cover_retry_at",
+)
+
+# Cache columns cleared when an album's Spotify id changes (its cover may have come
+# from the old link, and a search match no longer applies). A pinned cover stays.
+SPOTIFY_CACHE_COLUMNS: tuple[str, ...] = (
+    "spotify_match_id",
+    *COVER_COLUMNS,
     "cover_outcomes",
     "spotify_metadata_json",
     "spotify_metadata_cached_at",
@@ -228,6 +243,46 @@ SPOTIFY_CACHE_COLUMNS: tuple[str, ...] = (
     "spotify_last_error",
     "spotify_next_retry_at",
 )
+
+
+class Admin(Base):
+    """An administrator: signs in to fix covers (`flask admin create NAME`)."""
+
+    __tablename__ = "admins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    name_key: Mapped[str] = mapped_column(String(NAME_MAX), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def __repr__(self) -> str:
+        return f"<Admin {self.id} {self.name!r}>"
+
+
+class AuditEntry(Base):
+    """What an administrator did (or tried): who, when, the album, old and new cover."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now(), index=True
+    )
+    actor: Mapped[str] = mapped_column(String(NAME_MAX))  # an admin's name, or "cli:<user>"
+    action: Mapped[str] = mapped_column(String(32))
+    # No foreign key: the history of an album outlives it.
+    album_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    address: Mapped[str | None] = mapped_column(String(64))
+    old_cover: Mapped[str | None] = mapped_column(Text)
+    new_cover: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+    def __repr__(self) -> str:
+        return f"<AuditEntry {self.id} {self.action} {self.album_id}>"
 
 
 # Made by migration 0003 on PostgreSQL only (a pg_trgm GIN index), not by the models.

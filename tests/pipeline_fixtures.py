@@ -13,7 +13,7 @@ from sqlalchemy import delete
 from app import create_app
 from app.config import TestConfig
 from app.extensions import db, get_redis
-from app.models import Album, Artist, Genre, album_genres
+from app.models import Admin, Album, Artist, AuditEntry, Genre, album_genres
 from tests.pipeline import Pipeline, Worker, pipeline_env
 from tests.services import drop_postgres_database, postgres_database, redis_url
 from tools.deezer_sim import DeezerSettings
@@ -65,7 +65,9 @@ def pipe(pipeline: Pipeline) -> Iterator[Pipeline]:
     pipeline.musicbrainz.state.settings = MusicBrainzSettings(rate_per_sec=RATE_PER_SEC)
     pipeline.musicbrainz.state.reset()
     with pipeline.app.app_context():
-        for table in (album_genres, Album.__table__, Artist.__table__, Genre.__table__):
+        tables = (album_genres, Album.__table__, Artist.__table__, Genre.__table__,
+                  Admin.__table__, AuditEntry.__table__)  # fmt: skip
+        for table in tables:
             db.session.execute(delete(table))  # type: ignore[arg-type]
         db.session.commit()
         get_redis().flushdb()

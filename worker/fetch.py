@@ -90,7 +90,10 @@ def _spotify_first(
 
 
 def _has_cover(row: FetchRow, request: FetchRequest, outcome: Outcome) -> bool:
-    """Whether the album's cover needs no other source (Spotify just gave it, or fresh)."""
+    """Whether the album's cover needs no other source (Spotify just gave it, or fresh,
+    or an administrator pinned it)."""
+    if row.pinned:
+        return True
     if row.cover_cached_at is None:
         return False
     just_stored = outcome == Outcome.REFRESHED and row.cover_source in ("spotify", "spotify-search")

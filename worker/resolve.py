@@ -124,6 +124,9 @@ class Resolution:
             self.max_wait,
             lambda: sources.entries[name].source.candidates(self.query),
         )
+        # An administrator said these are another album ("This is not the album").
+        refused = set(row.rejected.get(name, ()))
+        offered = [c for c in offered if c.ref not in refused]
         match = best_match(row.title, row.artist, row.year, offered)
         confirmed = None
         if match is not None:

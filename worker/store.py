@@ -14,7 +14,7 @@ that changed the link meanwhile wins, and the stale result is dropped.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -26,25 +26,35 @@ from app.cache.entries import entries_from_row, write_entries
 from app.cache.states import COVER_ERROR, COVER_NONE
 from app.config import setting
 from app.extensions import db
-from app.models import Album, Artist, FetchStatus
+from app.models import COVER_COLUMNS, Album, Artist, FetchStatus
 from app.sources.matching import Candidate
 from app.spotify.images import allowed_images
 from app.spotify.models import AlbumData
 
 
 def _update(album_id: int, sheet_id: str | None, values: dict[str, Any]) -> Album | None:
-    """Update the row unless its Spotify link changed meanwhile (a re-import won the race)."""
+    """Update the row unless its Spotify link changed meanwhile (a re-import won the race).
+
+    The cover columns are written only while the album is not pinned: an
+    administrator's cover outranks every job (its track list may still refresh)."""
     linked = (
         Album.spotify_album_id.is_(None) if sheet_id is None else Album.spotify_album_id == sheet_id
     )
-    result = db.session.execute(
-        update(Album)
-        .where(Album.id == album_id, linked)
-        .values(values)
-        .execution_options(synchronize_session=False)
-    )
+    cover = {k: v for k, v in values.items() if k in COVER_COLUMNS}
+    rest = {k: v for k, v in values.items() if k not in COVER_COLUMNS}
+    written = 0
+    for part, guards in ((rest, [linked]), (cover, [linked, Album.cover_pinned_at.is_(None)])):
+        if not part:
+            continue
+        result = db.session.execute(
+            update(Album)
+            .where(Album.id == album_id, *guards)
+            .values(part)
+            .execution_options(synchronize_session=False)
+        )
+        written = written or int(getattr(result, "rowcount", 0) or 0)
     db.session.commit()
-    if not getattr(result, "rowcount", 0):
+    if not written:
         return None
     # The artist comes along: the Redis cover entry's alt text names it.
     return db.session.get(
@@ -96,6 +106,8 @@ class FetchRow:
     spotify_retry_at: datetime | None
     outcomes: dict[str, Any]
     upc: str | None
+    pinned: bool = False  # an administrator's cover: no source is asked for one
+    rejected: dict[str, list[str]] = field(default_factory=lambda: dict[str, list[str]]())
 
     @property
     def spotify_id(self) -> str | None:
@@ -118,6 +130,8 @@ def load_album(album_id: int) -> FetchRow | None:
             Album.spotify_next_retry_at,
             Album.cover_outcomes,
             Album.spotify_metadata_json,
+            Album.cover_pinned_at,
+            Album.cover_rejected,
         )
         .join(Album.artist)
         .where(Album.id == album_id)
@@ -126,7 +140,7 @@ def load_album(album_id: int) -> FetchRow | None:
     if row is None:
         return None
     (album_id, title, artist, year, sheet_id, match_id, source, cover_at, metadata_at) = row[:9]
-    status, retry_at, outcomes, metadata = row[9:]
+    status, retry_at, outcomes, metadata, pinned_at, rejected = row[9:]
     upc: Any = cast(dict[str, Any], metadata).get("upc") if isinstance(metadata, dict) else None
     return FetchRow(
         album_id=album_id,
@@ -142,7 +156,20 @@ def load_album(album_id: int) -> FetchRow | None:
         spotify_retry_at=retry_at,
         outcomes=dict(cast(dict[str, Any], outcomes)) if isinstance(outcomes, dict) else {},
         upc=upc if isinstance(upc, str) else None,
+        pinned=pinned_at is not None,
+        rejected=_rejected(rejected),
     )
+
+
+def _rejected(raw: Any) -> dict[str, list[str]]:
+    """`cover_rejected` as stored (JSON: source -> refs), tolerant of odd shapes."""
+    if not isinstance(raw, dict):
+        return {}
+    found: dict[str, list[str]] = {}
+    for source, refs in cast(dict[Any, Any], raw).items():
+        if isinstance(refs, list):
+            found[str(source)] = [str(r) for r in cast(list[Any], refs)]
+    return found
 
 
 def _outcome(outcome: str, **extra: Any) -> dict[str, Any]:

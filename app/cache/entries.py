@@ -35,6 +35,7 @@ def _ready_entry(album: Album, kind: Kind) -> dict[str, Any]:
             "cover_url": album.cover_url,
             "images": album.cover_images or [],
             "cached_at": album.cover_cached_at,
+            "pinned": album.cover_pinned_at is not None,  # never stale: no refresh
         }
     return {
         "metadata": album.spotify_metadata_json,

@@ -178,7 +178,8 @@ def _lookup(album_id: int, kind: Kind, spotify_id: str | None) -> Lookup | None:
         result = _from_entry(album_id, kind, decode(encode(entry)) or {})
         if result is not None:
             counters.count_hit("db", kind)
-            if result.status == "ready" and is_stale(entry.get("cached_at"), kind):
+            stale = is_stale(entry.get("cached_at"), kind) and not entry.get("pinned")
+            if result.status == "ready" and stale:
                 # Stale-while-revalidate: serve what we have, refresh behind the scenes.
                 return Lookup(album_id, "ready", result.data, fetch="refresh", spotify_id=sid)
             return result

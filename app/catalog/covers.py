@@ -68,6 +68,7 @@ _CREDITS = {
     "spotify-search": "Cover from Spotify (found by search: the sheet has no usable link)",
     "deezer": "Cover from Deezer",
     "coverartarchive": "Cover from the Cover Art Archive (MusicBrainz)",
+    "manual": "Cover chosen by the club's administrator",
 }
 
 

@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, exists, select, update
+from sqlalchemy import Table, bindparam, case, delete, exists, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.importer.rows import AlbumRow, ImportFatalError
 from app.models import (
+    COVER_COLUMNS,
     SORT_KEY_COLUMNS,
     SPOTIFY_CACHE_COLUMNS,
     Album,
@@ -243,6 +244,11 @@ def _update_albums(session: Session, values: list[dict[str, Any]], *, clear: boo
     }
     if clear:
         assignments |= dict.fromkeys(SPOTIFY_CACHE_COLUMNS)
+        # A pinned cover is an administrator's, whatever the sheet now links to.
+        unpinned = ALBUMS.c.cover_pinned_at.is_(None)
+        assignments |= {
+            column: case((unpinned, null()), else_=ALBUMS.c[column]) for column in COVER_COLUMNS
+        }
     stmt = update(ALBUMS).where(ALBUMS.c.id == bindparam("_id")).values(assignments)
     session.execute(stmt, values)
 

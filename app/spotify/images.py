@@ -7,6 +7,7 @@ row before it is rendered.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
@@ -15,6 +16,9 @@ from urllib.parse import urlsplit
 from app.spotify.models import Image, parse_images
 
 TILE_WIDTH = 300  # px: the Spotify image size a tile should download
+# A cover an administrator uploaded, served by the app itself (`app.curation.uploads`):
+# content-addressed names only, so nothing else on this origin passes as a cover.
+LOCAL_COVER = re.compile(r"/media/covers/[0-9a-f]{64}-\d{2,4}\.jpg")
 
 
 @lru_cache(maxsize=65_536)
@@ -29,6 +33,8 @@ def image_allowed(url: str, allowed: tuple[str, ...]) -> bool:
     # another candidate image (from anywhere), and credentials have no business.
     if not url or "," in url or "\\" in url or any(c.isspace() or ord(c) < 32 for c in url):
         return False
+    if LOCAL_COVER.fullmatch(url):
+        return True
     try:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()

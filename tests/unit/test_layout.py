@@ -35,6 +35,9 @@ ALLOWED: dict[str, set[str]] = {
     "app.ops": BASE | LOW | {"app.models", "app.spotify", "app.cache", "worker"},
     "app.importer": BASE | {"app.models", "app.spotify", "app.cache", "app.progress", "worker"},
     "app.catalog": BASE | {"app.models", "app.spotify", "app.cache", "worker"},
+    # Administrators: pins go through the read path's entries and the worker's queue.
+    "app.curation": BASE | {"app.models", "app.spotify", "app.cache", "app.sources", "worker"},
+    "app.admin": BASE | {"app.models", "app.curation", "worker"},
 }
 FRAMEWORK_FREE = ("app.spotify", "app.sources")
 FRAMEWORKS = ("flask", "flask_sqlalchemy", "sqlalchemy", "celery")

@@ -1,0 +1,1 @@
+"""Administrators: accounts and sign-in (auth), their forms, pages and commands."""

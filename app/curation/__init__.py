@@ -1,0 +1,1 @@
+"""Administrators fix covers: pins, uploads, candidates, the audit trail."""
