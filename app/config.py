@@ -303,6 +303,8 @@ class Config:
         self.ADMIN_MAX_FAILURES: int = _env_int("ADMIN_MAX_FAILURES", 10)
         self.ADMIN_LOCK_MINUTES: int = _env_int("ADMIN_LOCK_MINUTES", 15)
         self.WTF_CSRF_TIME_LIMIT: int | None = None  # the token lives as long as the session
+        # Where uploaded covers are kept (content-addressed files the app serves itself).
+        self.MEDIA_DIR: str = _env("MEDIA_DIR", str(INSTANCE_DIR / "covers"))
         # An uploaded cover may be 10 MB; the request around it a little more.
         self.MAX_CONTENT_LENGTH: int = 11 * 1024 * 1024
 

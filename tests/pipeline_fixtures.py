@@ -46,6 +46,7 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
             upgrade()
             db.engine.dispose()
         log_dir = tmp_path_factory.mktemp("workers")
+        app.config["MEDIA_DIR"] = str(tmp_path_factory.mktemp("media"))  # uploaded covers
         worker = Worker(env, log_dir).start()
         running = Pipeline(app, sim, worker, env, log_dir, deezer, musicbrainz)
         try:

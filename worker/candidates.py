@@ -149,16 +149,18 @@ def gather(album_id: int) -> CandidateList | None:
     query = AlbumQuery(row.title, row.artist, row.year, row.upc)
     offered: list[Candidate] = []
     errors: dict[str, str] = {}
-    try:
-        if (linked := _linked(row)) is not None:
-            offered.append(linked)
-    except (SpotifyError, LimiterBusyError) as exc:
-        errors["spotify"] = str(exc)[:200]
-    for name in cover_sources().names():
+    # An administrator waits: a visitor's budget (the interactive lane), a short wait.
+    with spotify_service().waiting_at_most(MAX_WAIT, "interactive"):
         try:
-            offered += _from_source(name, query)
-        except (SourceUnavailableError, SpotifyError, LimiterBusyError) as exc:
-            errors[name] = str(exc)[:200] or type(exc).__name__
+            if (linked := _linked(row)) is not None:
+                offered.append(linked)
+        except (SpotifyError, LimiterBusyError) as exc:
+            errors["spotify"] = str(exc)[:200] or type(exc).__name__
+        for name in cover_sources().names():
+            try:
+                offered += _from_source(name, query)
+            except (SourceUnavailableError, SpotifyError, LimiterBusyError) as exc:
+                errors[name] = str(exc)[:200] or type(exc).__name__
     listed: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
     for candidate in offered:
@@ -183,6 +185,10 @@ def collect_candidates_task(album_id: int) -> int:
     except redis.RedisError:
         log.warning("album %s: Redis unavailable; candidates not gathered", album_id)
         return 0
+    except Exception:
+        # The panel must not poll "pending" for a minute: say so, and offer to ask again.
+        log.exception("album %s: gathering candidates failed", album_id)
+        found = CandidateList("ready", [], {"worker": "gathering candidates failed"})
     if found is None:
         get_redis().delete(candidates_key(album_id))
         return 0

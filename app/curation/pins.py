@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app
-
 from app.cache import versions as catalog_versions
 from app.cache.entries import entries_from_row, forget, write_entries
 from app.config import setting
@@ -46,7 +44,7 @@ class PinRefusedError(ValueError):
 
 
 def upload_folder() -> Path:
-    return Path(current_app.instance_path) / "covers"
+    return Path(str(setting("MEDIA_DIR")))
 
 
 def check_url(url: str) -> str:

@@ -1,0 +1,300 @@
+"""Administrators fix covers (issue 17), in Chromium: sign in, pick, upload, unpin.
+
+Against the real pipeline (PostgreSQL, Redis, a Celery worker and the Spotify, Deezer
+and MusicBrainz/CAA simulators) served on a real socket. Every test asserts what the
+administrator, or a visitor, sees on the page.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from PIL import Image
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from app.admin import auth
+from tests.helpers import add_album
+from tests.live import serve
+from tests.pipeline import Pipeline, short_id
+
+pytestmark = [pytest.mark.browser, pytest.mark.celery, pytest.mark.xdist_group("pipeline")]
+
+NAME = "alice"
+PASSWORD = "correct horse battery"
+UPLOADED = re.compile(r"/media/covers/[0-9a-f]{64}-\d+\.jpg")
+COVER_IMG = ".album__art [data-cover-state=ready] img"
+PANEL = "section#change-cover"
+WAIT_MS = 30_000  # the worker asks every cover source, each under its limiter
+
+
+def _unique(name: str) -> str:
+    return f"{name} {uuid.uuid4().hex[:6]}"
+
+
+def _new_context(browser: Browser) -> BrowserContext:
+    return browser.new_context(viewport={"width": 1280, "height": 900})
+
+
+def _cover_json(page: Page, base: str, album_id: int) -> dict[str, Any]:
+    answer = page.request.get(f"{base}/catalog/album/{album_id}/cover-art/?format=json")
+    assert answer.status == 200
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def _try_sign_in(page: Page, base: str, name: str, password: str) -> int:
+    """Type a name and password on the sign-in page and press the button; the status."""
+    if "/admin/sign-in" not in page.url:
+        page.goto(f"{base}/admin/sign-in")
+    page.locator("#name").fill(name)
+    page.locator("#password").fill(password)
+    with page.expect_response(lambda r: r.request.method == "POST") as answer:
+        page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    return answer.value.status
+
+
+def _sign_in(page: Page, base: str) -> None:
+    status = _try_sign_in(page, base, NAME, PASSWORD)
+    assert status == 302
+    expect(page).to_have_url(f"{base}/catalog/")
+
+
+def _wait_for_spotify_cover(page: Page, base: str, pipe: Pipeline, album_id: int) -> str:
+    """Open the grid and wait for the tile's Spotify cover (the "wrong" one); its src."""
+    page.goto(f"{base}/catalog/")
+    img = page.locator(f"[data-album-id='{album_id}'] [data-cover-state=ready] img")
+    expect(img).to_have_attribute("src", re.compile("^" + re.escape(pipe.sim.url)), timeout=WAIT_MS)
+    src = img.get_attribute("src")
+    assert src is not None
+    return src
+
+
+def test_an_administrator_picks_another_candidate_and_the_grid_shows_it(
+    browser: Browser, pipe: Pipeline
+) -> None:
+    title, artist = _unique("Blue Lines"), _unique("Massive Attack")
+    known = requests.post(
+        f"{pipe.deezer.url}_sim/albums",
+        json=[{"artist": artist, "title": title, "year": 1991}],
+        timeout=5,
+    )
+    known.raise_for_status()
+    deezer_id = known.json()["added"][0]["id"]
+    md5 = requests.get(f"{pipe.deezer.url}album/{deezer_id}", timeout=5).json()["md5_image"]
+    album_id = add_album(title, artist, year=1991, spotify_id=short_id()).id
+    auth.create(NAME, PASSWORD)
+    context = _new_context(browser)
+    page = context.new_page()
+    with serve(pipe.app) as base:
+        wrong = _wait_for_spotify_cover(page, base, pipe, album_id)
+        _sign_in(page, base)
+        page.goto(f"{base}/catalog/album/{album_id}/")
+        panel = page.locator(PANEL)
+        expect(panel.get_by_role("heading", name="Change cover")).to_be_visible()
+        expect(page.get_by_text(f"Signed in as {NAME}")).to_be_visible()
+        expect(panel.locator("ol.candidates__list")).to_be_visible(timeout=WAIT_MS)
+        real = panel.locator("li.candidate[data-source=deezer]").filter(
+            has=page.locator(f"img[src*='{md5}']")
+        )
+        expect(real).to_have_count(1)
+        real.get_by_role("button", name=re.compile(r"^Use candidate \d+$")).click()
+
+        expect(page).to_have_url(f"{base}/catalog/album/{album_id}/#change-cover")
+        expect(page.locator("p.notice")).to_have_text("Cover pinned: no refresh will replace it.")
+        expect(panel).to_contain_text(f"Pinned by {NAME} on ")
+        credit = page.locator("p.album__credit[data-cover-source=manual]")
+        expect(credit).to_have_text("Cover chosen by the club's administrator")
+        deezer_image = re.compile("^" + re.escape(pipe.deezer.url.rstrip("/")) + f".*{md5}")
+        expect(page.locator(COVER_IMG)).to_have_attribute("src", deezer_image)
+
+        page.goto(f"{base}/catalog/")
+        tile_img = page.locator(f"[data-album-id='{album_id}'] img")
+        expect(tile_img).to_have_attribute("src", deezer_image)
+        assert tile_img.get_attribute("src") != wrong
+        cover = _cover_json(page, base, album_id)
+        assert cover["source"] == "manual"
+        assert re.match(deezer_image, cover["cover_url"])
+    context.close()
+
+
+def test_an_uploaded_file_becomes_the_cover_and_unpin_gives_it_back(
+    browser: Browser, pipe: Pipeline, tmp_path: Path
+) -> None:
+    picture = tmp_path / "cover.png"
+    Image.new("RGB", (800, 800), (200, 40, 90)).save(picture, "PNG")
+    not_a_picture = tmp_path / "renamed" / "cover.png"
+    not_a_picture.parent.mkdir()
+    not_a_picture.write_text("this is only text, whatever its name says\n", encoding="utf-8")
+    album_id = add_album(_unique("Mezzanine"), _unique("Massive Attack"), spotify_id=short_id()).id
+    auth.create(NAME, PASSWORD)
+    context = _new_context(browser)
+    page = context.new_page()
+    with serve(pipe.app) as base:
+        spotify = _wait_for_spotify_cover(page, base, pipe, album_id)
+        _sign_in(page, base)
+        page.goto(f"{base}/catalog/album/{album_id}/")
+        panel = page.locator(PANEL)
+        panel.locator("#cover-file").set_input_files(picture)
+        panel.get_by_role("button", name="Upload and pin").click()
+
+        expect(page.locator("p.notice")).to_have_text(
+            "Uploaded cover pinned: no refresh will replace it."
+        )
+        expect(panel).to_contain_text(f"Pinned by {NAME} on ")
+        cover_img = page.locator(COVER_IMG)
+        expect(cover_img).to_have_attribute("src", UPLOADED)
+        uploaded = cover_img.get_attribute("src")
+        assert uploaded is not None
+        image = page.request.get(f"{base}{uploaded}")
+        assert image.status == 200
+        assert image.headers["content-type"] == "image/jpeg"
+        cache_control = image.headers["cache-control"]
+        assert "immutable" in cache_control
+        assert "max-age=31536000" in cache_control
+        assert _cover_json(page, base, album_id)["source"] == "manual"
+
+        panel.locator("#cover-file").set_input_files(not_a_picture)
+        panel.get_by_role("button", name="Upload and pin").click()
+        expect(page.locator("p.notice--error")).to_have_text(
+            "This is not a JPEG, PNG or WebP image."
+        )
+        expect(cover_img).to_have_attribute("src", uploaded)  # unchanged
+        expect(panel).to_contain_text(f"Pinned by {NAME} on ")
+
+        panel.get_by_role("button", name="Unpin").click()
+        expect(page.locator("p.notice")).to_have_text(re.compile(r"^Unpinned"))
+        expect(panel).not_to_contain_text("Pinned by")
+        expect(panel.get_by_role("button", name="Unpin")).to_have_count(0)
+        # Back to automatic resolution: the sheet's Spotify cover comes back by itself.
+        expect(cover_img).to_have_attribute("src", spotify, timeout=WAIT_MS)
+        assert _cover_json(page, base, album_id)["source"] == "spotify"
+    context.close()
+
+
+def test_a_visitor_sees_no_admin_controls_and_admin_routes_are_404(
+    browser: Browser, pipe: Pipeline
+) -> None:
+    album_id = add_album(_unique("Protection"), _unique("Massive Attack")).id
+    auth.create(NAME, PASSWORD)  # an administrator exists, but this visitor is not one
+    context = _new_context(browser)
+    page = context.new_page()
+    with serve(pipe.app) as base:
+        page.goto(f"{base}/catalog/album/{album_id}/")
+        expect(page.locator("article.album h1")).to_be_visible()
+        expect(page.get_by_text("Change cover")).to_have_count(0)
+        expect(page.locator(PANEL)).to_have_count(0)
+        expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
+        expect(page.get_by_text("Signed in as")).to_have_count(0)
+        for path in (
+            f"/admin/albums/{album_id}/unpin",
+            f"/admin/albums/{album_id}/candidates",
+            f"/admin/albums/{album_id}/pin/url",
+            "/admin/sign-out",
+        ):
+            assert page.request.post(f"{base}{path}").status == 404, path
+            assert page.request.get(f"{base}{path}").status == 404, path
+        assert page.request.get(f"{base}/admin/sign-in").status == 200
+    context.close()
+
+
+def test_a_form_posted_without_its_csrf_token_is_refused(browser: Browser, pipe: Pipeline) -> None:
+    album_id = add_album(_unique("Heligoland"), _unique("Massive Attack")).id
+    auth.create(NAME, PASSWORD)
+    context = _new_context(browser)
+    page = context.new_page()
+    with serve(pipe.app) as base:
+        _sign_in(page, base)
+        cookies = [c for c in context.cookies() if c.get("name") == "session"]
+        assert len(cookies) == 1
+        assert cookies[0].get("httpOnly") is True
+        assert cookies[0].get("sameSite") == "Lax"
+
+        answer = page.request.post(
+            f"{base}/admin/albums/{album_id}/pin/url",
+            form={"url": "https://i.scdn.co/image/x"},
+        )
+        assert answer.status == 400
+        assert "This form has expired or did not come from this site" in answer.text()
+        assert _cover_json(page, base, album_id).get("source") != "manual"
+        page.goto(f"{base}/catalog/album/{album_id}/")
+        expect(page.locator(PANEL)).to_be_visible()  # still signed in
+        expect(page.locator(PANEL)).not_to_contain_text("Pinned by")
+    context.close()
+
+
+def test_ten_wrong_passwords_lock_the_account_and_say_so(browser: Browser, pipe: Pipeline) -> None:
+    auth.create(NAME, PASSWORD)
+    context = _new_context(browser)
+    page = context.new_page()
+    alert = page.get_by_role("alert")
+    with serve(pipe.app) as base:
+        page.goto(f"{base}/admin/sign-in")
+        for attempt in range(1, 11):
+            assert _try_sign_in(page, base, NAME, f"wrong password {attempt:02d}") == 401
+            if attempt < 10:
+                expect(alert).to_have_text("Wrong name or password.")
+        expect(alert).to_have_text(
+            "Wrong name or password. This account is now locked for 15 minutes."
+        )
+
+        assert _try_sign_in(page, base, NAME, PASSWORD) == 401
+        expect(alert).to_have_text(
+            re.compile(
+                r"^This account is locked after too many failed sign-ins; "
+                r"try again in 1[45] minutes\.$"
+            )
+        )
+        expect(page).to_have_url(re.compile(r"/admin/sign-in"))
+        # Not signed in: the admin routes still answer 404 to this browser.
+        assert page.request.post(f"{base}/admin/sign-out").status == 404
+    context.close()
+
+
+def test_zz_debug_unpin(browser: Browser, pipe: Pipeline, tmp_path: Path) -> None:
+    import time
+
+    from app.extensions import db
+    from app.models import Album
+
+    picture = tmp_path / "cover.png"
+    Image.new("RGB", (800, 800), (200, 40, 90)).save(picture, "PNG")
+    album_id = add_album(_unique("Mezzanine"), _unique("Massive Attack"), spotify_id=short_id()).id
+    auth.create(NAME, PASSWORD)
+    context = _new_context(browser)
+    page = context.new_page()
+
+    def show(label: str) -> None:
+        db.session.expire_all()
+        row = db.session.get(Album, album_id)
+        assert row is not None
+        print(label, time.monotonic(), row.cover_source, row.cover_url, row.cover_status,
+              row.cover_retry_at, row.cover_outcomes, row.spotify_fetch_status,
+              row.spotify_metadata_cached_at)
+        db.session.rollback()
+
+    with serve(pipe.app) as base:
+        _wait_for_spotify_cover(page, base, pipe, album_id)
+        show("ready")
+        _sign_in(page, base)
+        page.goto(f"{base}/catalog/album/{album_id}/")
+        show("album page")
+        page.locator("#cover-file").set_input_files(picture)
+        page.get_by_role("button", name="Upload and pin").click()
+        expect(page.locator("p.notice")).to_be_visible()
+        show("pinned")
+        page.get_by_role("button", name="Unpin").click()
+        expect(page.locator("p.notice")).to_have_text(re.compile(r"^Unpinned"))
+        for _ in range(10):
+            show("after unpin")
+            time.sleep(0.5)
+        print(_cover_json(page, base, album_id))
+        print(page.locator(".album__art").inner_html())
+    context.close()
+    log = next(pipe.log_dir.glob("*.log")).read_text()
+    print(log[-3000:])
