@@ -68,7 +68,8 @@ def test_a_pin_survives_refresh_all_and_its_track_list_still_refreshes(
     assert _cover(pipe_client, album_id) == ("manual", PINNED)
     row = _row(album_id)
     assert row.cover_pinned_at is not None
-    assert before is not None and row.spotify_metadata_cached_at is not None
+    assert before is not None
+    assert row.spotify_metadata_cached_at is not None
     assert row.spotify_metadata_cached_at > before  # the track list was refreshed
 
 
@@ -119,7 +120,8 @@ def test_candidates_come_through_the_worker_and_one_can_be_pinned_from_the_cli(
         assert time.monotonic() < deadline, "candidates never arrived"
         time.sleep(0.2)
     sources = [c["source"] for c in listed.candidates]
-    assert "spotify" in sources and "deezer" in sources
+    assert "spotify" in sources
+    assert "deezer" in sources
 
     runner = pipe.app.test_cli_runner()
     shown = runner.invoke(args=["covers", "candidates", str(album.id)])
@@ -130,7 +132,8 @@ def test_candidates_come_through_the_worker_and_one_can_be_pinned_from_the_cli(
     pinned = runner.invoke(args=["covers", "pin", str(album.id), "--candidate", str(number)])
     assert pinned.exit_code == 0, pinned.output
     source, url = _cover(pipe_client, album.id)
-    assert source == "manual" and str(url).startswith(pipe.deezer.url.rstrip("/"))
+    assert source == "manual"
+    assert str(url).startswith(pipe.deezer.url.rstrip("/"))
 
 
 def test_this_is_not_the_album_forgets_the_match_and_resolves_again(
@@ -147,7 +150,8 @@ def test_this_is_not_the_album_forgets_the_match_and_resolves_again(
     # each rejected one is remembered, and none is ever chosen again.
     rejected: list[str] = []
     while (row := _row(album.id)).cover_source == "spotify-search":
-        assert row.spotify_match_id is not None and row.spotify_match_id not in rejected
+        assert row.spotify_match_id is not None
+        assert row.spotify_match_id not in rejected
         rejected.append(row.spotify_match_id)
         assert len(rejected) <= 5, "the rejections are not remembered"
         pins.wrong_match(album.id, actor="alice")
