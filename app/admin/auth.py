@@ -104,8 +104,8 @@ def sign_in(name: str, password: str, address: str) -> SignIn:
         # Without Redis nothing counts the guesses: no sign-in until it is back.
         return SignIn(None, "Signing in is unavailable right now; try again in a minute.")
     if account_locked or address_locked:
-        audit.record(name or "?", audit.SIGN_IN_FAILED, detail="locked", address=address)
-        db.session.commit()
+        # Not recorded: the lock itself was, and a script hammering a locked form must
+        # not fill the audit trail.
         if account_locked:
             return SignIn(
                 None,

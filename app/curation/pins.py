@@ -160,7 +160,9 @@ def unpin(album_id: int, *, actor: str, address: str | None = None) -> Album:
     audit.record(actor, audit.UNPIN, album_id=album_id, old_cover=old, address=address)
     db.session.commit()
     _publish(album)
-    enqueue_fetch(album_id)
+    # A refresh: the track list may be fresh, and Spotify's lookup (which brings the
+    # sheet link's cover) must be asked again all the same.
+    enqueue_fetch(album_id, refresh=True)
     return album
 
 
