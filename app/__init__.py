@@ -64,6 +64,11 @@ def register_blueprints(app: Flask) -> None:
     def index() -> Response:  # pyright: ignore[reportUnusedFunction]
         return redirect(url_for("catalog.index"))
 
+    @app.get("/favicon.ico")
+    def favicon() -> Response:  # pyright: ignore[reportUnusedFunction]
+        # Browsers ask for it at the root whatever the page links to.
+        return app.send_static_file("favicon.ico")
+
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(404)

@@ -8,7 +8,8 @@ APP_ENV from the environment. Then the system Chromium, driven by Playwright, ta
 - `catalog-loading.png`: the catalog ~300 ms after opening it on a cold cache;
 - `catalog-warm.png`: the catalog once every cover in view is in;
 - `album.png`: an album page with its track list;
-- `phone.png`: the catalog at phone width once its covers are in.
+- `phone.png`: the catalog at phone width (390 x 844) once its covers are in;
+- `cover-less.png`: albums no source has a cover for, drawn from their title and artist.
 
 Usage: `.venv/bin/python -m tools.screenshots [--out DIR] [--album TITLE] [--log FILE]`.
 Ctrl-C stops everything.
@@ -42,6 +43,7 @@ DEFAULT_OUT = ROOT / "docs" / "screenshots"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 LOADING_AFTER_MS = 300
+COVER_LESS = "gal"  # matches "Gal Costa" (no source has it) and a few albums that have covers
 STARTUP_TIMEOUT_S = 90.0
 COVERS_TIMEOUT_MS = 30_000
 STOP_TIMEOUT_S = 20.0
@@ -222,6 +224,12 @@ def take_screenshots(browser: Browser, base: str, out: Path, album: str) -> None
     page.locator('[data-metadata-state="ready"]').wait_for(timeout=COVERS_TIMEOUT_MS)
     wait_for(page, ALL_COVERS_IN, COVERS_TIMEOUT_MS, "the album cover")
     shoot(page, out / "album.png")
+
+    # The sample's link-less albums that no simulated source knows: "No cover found".
+    page.goto(f"{base}/catalog/?{urllib.parse.urlencode({'q': COVER_LESS})}")
+    page.locator(".cover--none").first.wait_for(timeout=COVERS_TIMEOUT_MS)
+    wait_for(page, ALL_COVERS_IN, COVERS_TIMEOUT_MS, "the covers in view")
+    shoot(page, out / "cover-less.png")
     desktop.close()
 
     phone = new_context(browser, PHONE, scale=2)

@@ -20,12 +20,23 @@ COVER_MESSAGES = Messages(
 )
 
 
+HUES = 12  # the placeholder colours (CSS hue-0 … hue-11)
+
+
 @dataclass(frozen=True, slots=True)
 class CoverView(Waits):
     alt: str
     src: str | None = None
     srcset: str = ""
     waiting: Polling | None = None  # None: the image is ready
+    # A cover not ready is drawn from its album: title, artist, a colour of its own.
+    title: str = ""
+    artist: str = ""
+    hue: int = 0
+
+
+def album_hue(album_id: int) -> int:
+    return album_id % HUES
 
 
 def ready_view(raw: list[dict[str, Any]] | None, fallback: str | None, alt: str) -> CoverView:
@@ -44,14 +55,24 @@ def cover_view(album: Album, trigger: str = "intersect once") -> CoverView:
     return CoverView(
         album.cover_alt,
         waiting=from_row(row, album.id, album.spotify_album_id, ENDPOINT, COVER_MESSAGES, trigger),
+        title=album.title,
+        artist=album.artist.name,
+        hue=album_hue(album.id),
     )
 
 
-def cover_from_lookup(result: Lookup, attempt: int, alt: str) -> CoverView:
-    """The cover-art fragment's view of a cache lookup (polling with backoff)."""
+def cover_from_lookup(
+    result: Lookup, attempt: int, alt: str, names: tuple[str, str] = ("", "")
+) -> CoverView:
+    """The cover-art fragment's view of a cache lookup (polling with backoff); `names`
+    (title, artist) draw the placeholder of a cover not ready."""
     if result.status == "ready" and result.data:
         return ready_view(result.data.get("images"), result.data.get("cover_url"), alt)
-    return CoverView(alt, waiting=from_lookup(result, attempt, ENDPOINT, COVER_MESSAGES))
+    waiting = from_lookup(result, attempt, ENDPOINT, COVER_MESSAGES)
+    title, artist = names
+    return CoverView(
+        alt, waiting=waiting, title=title, artist=artist, hue=album_hue(result.album_id)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import math
 from typing import Any
 
 from flask import jsonify, render_template, request
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from app.cache.keys import Kind
@@ -18,7 +19,9 @@ from app.cache.lookup import Lookup, lookup
 from app.catalog.blueprint import bp
 from app.catalog.covers import CoverView, cover_from_lookup
 from app.catalog.metadata import MetadataView, metadata_from_lookup
-from app.catalog.polling import Polling
+from app.catalog.polling import LOOKING_AFTER, Polling
+from app.extensions import db
+from app.models import Album, Artist
 from worker.queue import enqueue_fetch, fetch_if_needed
 
 MAX_ATTEMPT = 100
@@ -49,6 +52,14 @@ def _retry_if_asked(result: Lookup, kind: Kind) -> Lookup:
 def _client() -> str:
     """Who asks (their address): each client has a cap on outstanding misses."""
     return request.remote_addr or "unknown"
+
+
+def _names(album_id: int) -> tuple[str, str]:
+    """Title and artist, which draw a placeholder (one primary-key read)."""
+    row = db.session.execute(
+        select(Album.title, Artist.name).join(Album.artist).where(Album.id == album_id)
+    ).one_or_none()
+    return (str(row[0]), str(row[1])) if row is not None else ("", "")
 
 
 def _wants_json() -> bool:
@@ -123,7 +134,12 @@ def cover_art(album_id: int) -> Response:
     if _wants_json():
         return _json(result, "cover")
     data = result.data or {}
-    view = cover_from_lookup(result, _attempt(), str(data.get("alt") or "Album cover"))
+    attempt = _attempt()
+    drawn = result.status == "unavailable" or (
+        result.status == "pending" and attempt >= LOOKING_AFTER
+    )
+    names = _names(album_id) if drawn else ("", "")
+    view = cover_from_lookup(result, attempt, str(data.get("alt") or "Album cover"), names)
     response = Response(_cover_html(view), mimetype="text/html")
     if view.state == "ready":
         response.headers["HX-Trigger"] = "cover-art-loaded"

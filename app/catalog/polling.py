@@ -17,6 +17,9 @@ POLL_GROWTH = 1.3
 POLL_MAX_DELAY = 3.0
 # Most covers arrive within a second or two: poll at the base rate that long, then back off.
 POLL_STEADY = 8
+# Polls after which a pending cover says "Looking for the cover" (about 1.5 s): no longer
+# loading, the sources are being asked.
+LOOKING_AFTER = 6
 # A failing album's fragment polls again at its retry time, but at least this often.
 FAILING_POLL_MAX = 30.0
 Waiting = Literal["pending", "unavailable", "no-spotify"]
@@ -145,6 +148,8 @@ def from_lookup(result: Lookup, attempt: int, endpoint: str, messages: Messages)
     delay = poll_delay(attempt, result.retry_after, float(setting("COVER_POLL_SECONDS")))
     return Polling(
         "pending",
+        # After a few polls it is no longer loading: the sources are being asked.
+        messages.slow if attempt >= LOOKING_AFTER else "",
         poll_url=fragment_url(endpoint, result.album_id, result.spotify_id, attempt + 1),
         poll_trigger=f"load delay:{round(delay * 1000)}ms",
     )

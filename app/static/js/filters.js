@@ -1,6 +1,14 @@
-// Without htmx (it failed to load), a changed menu submits the form the plain way; with
-// it, the form's hx-get swaps the results in place. No inline handlers: CSP.
-if ("htmx" in window) {
+// The catalog's small script (no inline handlers: CSP). Three jobs:
+// 1. Menus apply a committed choice: a pick with the mouse, Enter, or leaving the menu;
+//    not every arrow key (stepping through the genres must not replace the results).
+// 2. Screen readers hear the new count after a search or a filter (#announce).
+// 3. Back after a long scroll lands where the visitor was, with or without the
+//    browser's back/forward cache: the first visible page's URL stays in the address
+//    bar and the first visible album in history.state.
+"use strict";
+
+const hasHtmx = "htmx" in window;
+if (hasHtmx) {
   document.documentElement.classList.add("js"); // scrolling replaces the "Next" link
   // htmx sends the menus' current choices with a search; these copies of the choices
   // the page was rendered with would go stale as soon as a menu changes in place.
@@ -8,13 +16,153 @@ if ("htmx" in window) {
     copy.remove();
   }
 }
+
+// 1. Menus ------------------------------------------------------------------------
+const STEP_KEYS = new Set([
+  "ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Home", "End", "PageUp", "PageDown",
+]);
+let stepping = false; // the last change came from a key that only moves the choice
+
+function isMenu(target) {
+  return target instanceof HTMLSelectElement && target.dataset.autosubmit !== undefined;
+}
+
+function remember(root) {
+  for (const menu of root.querySelectorAll("select[data-autosubmit]")) {
+    menu.dataset.committed = menu.value;
+  }
+}
+
+function commit(menu) {
+  if (menu.value === menu.dataset.committed) {
+    return;
+  }
+  menu.dataset.committed = menu.value;
+  if (hasHtmx) {
+    window.htmx.trigger(menu.form, "commit"); // the form's hx-trigger
+  } else {
+    menu.form?.submit();
+  }
+}
+
+remember(document);
+document.addEventListener("keydown", (event) => {
+  if (!isMenu(event.target)) {
+    return;
+  }
+  if (event.key === "Enter") {
+    event.preventDefault(); // no implicit form submission: commit() does it
+    commit(event.target);
+  } else if (STEP_KEYS.has(event.key) || event.key.length === 1) {
+    stepping = true; // arrows and type-ahead move the choice; Enter or Tab commits it
+  }
+});
 document.addEventListener("change", (event) => {
-  const target = event.target;
-  if (
-    target instanceof HTMLSelectElement &&
-    target.dataset.autosubmit !== undefined &&
-    !("htmx" in window)
-  ) {
-    target.form?.submit();
+  if (!isMenu(event.target)) {
+    return;
+  }
+  if (stepping) {
+    stepping = false;
+    return;
+  }
+  commit(event.target); // a pick from the open list (mouse, or Enter inside it)
+});
+document.addEventListener("focusout", (event) => {
+  if (isMenu(event.target)) {
+    stepping = false;
+    commit(event.target); // leaving the menu commits what it shows
+  }
+});
+
+// 2. Announcements ----------------------------------------------------------------
+document.addEventListener("htmx:afterSettle", (event) => {
+  const results = document.getElementById("results");
+  if (!results || !event.target.contains?.(results) && event.target !== results) {
+    return;
+  }
+  remember(results);
+  const count = results.querySelector(".result-count__text");
+  const live = document.getElementById("announce");
+  if (count && live) {
+    live.textContent = count.textContent.replace(/\s+/g, " ").trim();
+  }
+});
+
+// 3. The place in the list ----------------------------------------------------------
+// Only the catalog's own pages, not an htmx history snapshot being restored.
+const grid = () => document.getElementById("albums");
+let saving = 0;
+
+function firstVisibleTile() {
+  const tiles = grid()?.querySelectorAll(":scope > .tile[data-album-id]") ?? [];
+  for (const tile of tiles) {
+    if (tile.getBoundingClientRect().bottom > 0) {
+      return tile;
+    }
+  }
+  return null;
+}
+
+function pageUrlOf(tile) {
+  // The first tile of every loaded page carries its URL; walk back to it.
+  for (let node = tile; node; node = node.previousElementSibling) {
+    if (node.dataset?.pageUrl) {
+      return node.dataset.pageUrl;
+    }
+  }
+  return null;
+}
+
+function savePlace() {
+  saving = 0;
+  const tile = firstVisibleTile();
+  const url = tile && pageUrlOf(tile);
+  if (!tile || !url) {
+    return;
+  }
+  const state = {
+    ...(history.state || {}),
+    catalogAlbum: tile.dataset.albumId,
+    catalogTop: Math.round(tile.getBoundingClientRect().top),
+  };
+  const here = location.pathname + location.search;
+  history.replaceState(state, "", url === here ? undefined : url);
+}
+
+window.addEventListener(
+  "scroll",
+  () => {
+    if (!saving) {
+      saving = window.setTimeout(savePlace, 150);
+    }
+  },
+  { passive: true },
+);
+window.addEventListener("pagehide", savePlace);
+
+function restorePlace() {
+  const state = history.state;
+  if (!state?.catalogAlbum || !grid()) {
+    return;
+  }
+  const tile = grid().querySelector(`.tile[data-album-id="${CSS.escape(state.catalogAlbum)}"]`);
+  if (tile) {
+    window.scrollBy(0, tile.getBoundingClientRect().top - (state.catalogTop ?? 0));
+  }
+}
+
+if ("scrollRestoration" in history && grid()) {
+  // The page we come back to starts at the first page the visitor saw, so the
+  // browser's own offset would be wrong: we put the album back where it was.
+  history.scrollRestoration = "manual";
+}
+if (document.readyState === "loading") {
+  document.addEventListener("DOMContentLoaded", restorePlace);
+} else {
+  restorePlace();
+}
+window.addEventListener("pageshow", (event) => {
+  if (event.persisted) {
+    restorePlace(); // from the back/forward cache: the page is as it was; keep it so
   }
 });
