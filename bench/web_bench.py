@@ -8,7 +8,8 @@ Run: `.venv/bin/python -m bench.web_bench [--albums N] [--duration S] [--keep] [
    `--keep` a database that already holds N albums is reused (only migrated) and
    kept afterwards.
 2. Marks every cover as cached in one UPDATE, as if the worker had fetched them all.
-3. Starts `gunicorn wsgi:app --workers 2 --threads 4` with APP_ENV=production.
+3. Starts gunicorn as the Procfile does (gunicorn.conf.py; 2 processes x 4 threads)
+   with APP_ENV=production.
 4. Warms each URL up once, then loads it with `wrk -t2 -c8` for S seconds.
 5. Writes route | req/s | p50 | p95 | p99 | errors, each row against its target, into
    docs/BENCHMARKS.md (section "web") and prints it.
@@ -64,9 +65,11 @@ ROUTES: list[tuple[str, str, str]] = [
 DB_NAME = "album_catalog_bench_web"
 # Tests use Redis databases 15-13 and 8-6, the pipeline benchmark 12: 3 is nobody's.
 REDIS_URL = "redis://127.0.0.1:6379/3"
-# As `make run` and production run it. No control socket: its default path is one per
-# user, shared with any other gunicorn on the machine; it plays no part in serving.
-GUNICORN_ARGS = ["--workers", "2", "--threads", "4", "--no-control-socket"]
+# As the Procfile and `make run` run it (gunicorn.conf.py, access log included), with 2
+# processes of 4 threads. No control socket: its default path is one per user, shared
+# with any other gunicorn on the machine; it plays no part in serving.
+GUNICORN_ARGS = ["--config", "gunicorn.conf.py", "--no-control-socket"]
+GUNICORN_ENV = {"WEB_CONCURRENCY": "2", "WEB_THREADS": "4"}
 WRK_ARGS = ["-t2", "-c8", "--latency"]
 # wrk's default 2 s timeout drops slower answers from its latency figures; with 10 s
 # a slow route shows in its p95/p99 instead of as timeouts.
@@ -301,7 +304,7 @@ def gunicorn(env: dict[str, str], log: Path) -> Iterator[str]:
     with log.open("wb") as out:
         # Its own session: a Ctrl-C reaches this script, which stops gunicorn in order.
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            command, cwd=ROOT, env=env | GUNICORN_ENV, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
     try:
@@ -512,8 +515,9 @@ def report(run: Run) -> str:
         f"{c.covers_cached:,} covers cached in the database, Redis empty at the start. "
         f"Page 1 shows {run.covers_inline} covers inline.",
         "",
-        f"Server: `gunicorn wsgi:app {' '.join(GUNICORN_ARGS)}` with APP_ENV=production, "
-        "PostgreSQL, Redis; no access log, no Celery worker (nothing misses the cache). "
+        f"Server: `WEB_CONCURRENCY=2 WEB_THREADS=4 gunicorn wsgi:app {' '.join(GUNICORN_ARGS)}`"
+        " (the Procfile's) with APP_ENV=production, PostgreSQL, Redis; access log to a file,"
+        " no Celery worker (nothing misses the cache). "
         f"Load: `wrk {' '.join(WRK_ARGS)} -d{run.duration}s --timeout {WRK_TIMEOUT} "
         f"-s bench/wrk_report.lua URL`, {run.repeat} runs per route, the median run "
         "(by req/s) shown; one route after another, every URL requested once before; wrk "

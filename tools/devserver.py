@@ -153,8 +153,10 @@ def main() -> int:
         env = os.environ | {
             # The Procfile's gunicorn and celery live next to this interpreter.
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-            "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{PORT} --workers 2 --threads 4 "
-            "--access-logfile - --no-control-socket",
+            # gunicorn.conf.py decides workers, threads and logs, as in production; here
+            # only where it listens (and two processes, whatever the core count).
+            "GUNICORN_CMD_ARGS": f"--bind 127.0.0.1:{PORT} --no-control-socket",
+            "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
         }
         print(f"Album Catalog: http://127.0.0.1:{PORT}/  (Ctrl-C stops everything)")
         returncode = processes.run_honcho(env)
