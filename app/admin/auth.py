@@ -10,6 +10,7 @@ hash's tail, so a password change or a deleted account ends every session at onc
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,8 +29,14 @@ from app.models import NAME_MAX, Admin, name_key
 
 MIN_PASSWORD = 12
 SESSION_KEY = "admin"
-# Checked against when the name is unknown, so a wrong name takes as long as a wrong password.
-_DUMMY_HASH = generate_password_hash("not-a-password-anyone-has")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when the name is unknown, so a wrong name takes as long as a wrong
+    password. Made on first use: a scrypt hash costs a fifth of a second, and every
+    command and worker process imports this module."""
+    return generate_password_hash("not-a-password-anyone-has")
 
 
 class AccountError(ValueError):
@@ -117,7 +124,7 @@ def sign_in(name: str, password: str, address: str) -> SignIn:
             f"Too many failed sign-ins from your address; try again in {_minutes(address_locked)}.",
         )
     admin = find(name) if name else None
-    valid = check_password_hash(admin.password_hash if admin else _DUMMY_HASH, password)
+    valid = check_password_hash(admin.password_hash if admin else _dummy_hash(), password)
     if admin is None or not valid:
         _count_failure(client, account_key, lock_seconds)
         _count_failure(client, address_key, lock_seconds)

@@ -22,6 +22,7 @@ const STEP_KEYS = new Set([
   "ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Home", "End", "PageUp", "PageDown",
 ]);
 let stepping = false; // the last change came from a key that only moves the choice
+let focusAfter = null; // a menu left with Tab: focus the control after it once swapped
 
 function isMenu(target) {
   return target instanceof HTMLSelectElement && target.dataset.autosubmit !== undefined;
@@ -70,9 +71,28 @@ document.addEventListener("change", (event) => {
 document.addEventListener("focusout", (event) => {
   if (isMenu(event.target)) {
     stepping = false;
-    commit(event.target); // leaving the menu commits what it shows
+    // Leaving the menu commits what it shows. Focus has moved on already (Tab), maybe
+    // into the results about to be replaced: it goes to the control after the menu.
+    if (event.target.value !== event.target.dataset.committed) {
+      focusAfter = event.target.id;
+    }
+    commit(event.target);
   }
 });
+
+const FOCUSABLE =
+  'a[href]:not([tabindex="-1"]), select, input:not([type="hidden"]), button, [tabindex="0"]';
+
+function refocus() {
+  const menu = focusAfter && document.getElementById(focusAfter);
+  focusAfter = null;
+  if (!menu || (document.activeElement && document.activeElement !== document.body)) {
+    return; // focus survived the swap (htmx restores it by id): leave it
+  }
+  const all = [...document.querySelectorAll(FOCUSABLE)].filter((el) => el.offsetParent);
+  const next = all[all.indexOf(menu) + 1];
+  (next ?? menu).focus();
+}
 
 // 2. Announcements ----------------------------------------------------------------
 document.addEventListener("htmx:afterSettle", (event) => {
@@ -81,6 +101,7 @@ document.addEventListener("htmx:afterSettle", (event) => {
     return;
   }
   remember(results);
+  refocus();
   const count = results.querySelector(".result-count__text");
   const live = document.getElementById("announce");
   if (count && live) {
@@ -113,9 +134,11 @@ function pageUrlOf(tile) {
   return null;
 }
 
+let clicked = null; // the tile whose album the visitor opened: the place to come back to
+
 function savePlace() {
   saving = 0;
-  const tile = firstVisibleTile();
+  const tile = clicked ?? firstVisibleTile();
   const url = tile && pageUrlOf(tile);
   if (!tile || !url) {
     return;
@@ -139,6 +162,19 @@ window.addEventListener(
   { passive: true },
 );
 window.addEventListener("pagehide", savePlace);
+// The page comes back starting at the saved album's page, whose first row may hold other
+// albums than the scrolled list's: the album opened is the one to put back in place.
+document.addEventListener(
+  "click",
+  (event) => {
+    const link = event.target instanceof Element ? event.target.closest(".tile__link") : null;
+    if (link) {
+      clicked = link.closest(".tile");
+      savePlace();
+    }
+  },
+  true,
+);
 
 function restorePlace() {
   const state = history.state;
@@ -162,6 +198,7 @@ if (document.readyState === "loading") {
   restorePlace();
 }
 window.addEventListener("pageshow", (event) => {
+  clicked = null;
   if (event.persisted) {
     restorePlace(); // from the back/forward cache: the page is as it was; keep it so
   }
