@@ -13,7 +13,12 @@ from collections.abc import Callable
 
 from app.cache.fetch_lock import Claim
 from app.spotify.client import MAX_BATCH
-from app.spotify.errors import BatchUnavailableError, RateLimitedError, SpotifyError
+from app.spotify.errors import (
+    BatchUnavailableError,
+    RateLimitedError,
+    SpotifyError,
+    TransientError,
+)
 from app.spotify.limiter import LimiterBusyError
 from worker.failures import failure_outcome, note_rate_limit, transient_backoff, wait_of
 from worker.job import FetchRequest, Outcome, RequeueError, is_fresh
@@ -66,6 +71,15 @@ def _settle_batch_failure(
     """A failed several-albums call: hand the others back, settle (or re-queue) ours."""
     note_rate_limit(service, exc)
     own_id = request.album_id
+    if isinstance(exc, TransientError) and not service.client.batch_confirmed():
+        # The probe of the endpoint failed (a 5xx, a timeout): it says nothing of these
+        # albums, so none of them counts a failure; they go on singly (the client holds
+        # off probing for a few seconds), after the base backoff (an album the batch
+        # took may just have failed on its own: never back to back).
+        _hand_back(
+            claim, {i: s for i, s in wanted.items() if i != own_id}, transient_backoff(1), send
+        )
+        raise RequeueError(transient_backoff(1), str(exc), request) from exc
     for other_id, other_spotify_id in wanted.items():
         if other_id == own_id:
             continue

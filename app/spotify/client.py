@@ -51,8 +51,8 @@ PROGRESS_SECONDS = 600
 BATCH_OFF_KEY = "spotify:batch-unavailable"
 BATCH_OK_KEY = "spotify:batch-available"
 BATCH_PROBE_KEY = "spotify:batch-probe"
-BATCH_PROBE_SECONDS = 30  # a probe that never reports back frees the way after this
-BATCH_PROBE_WAIT_SECONDS = 2.0  # how long others wait for its answer
+BATCH_PROBE_SECONDS = 10  # a probe that never reports back frees the way after this
+BATCH_PROBE_RETRY_SECONDS = 5  # after a probe that failed, single lookups this long
 # Re-probe once a day: the app may have been granted (or lost) extended quota meanwhile.
 BATCH_REPROBE_SECONDS = 24 * 3600.0
 # A Retry-After longer than this means the daily quota, whatever the body says.
@@ -301,21 +301,30 @@ class SpotifyClient:
         if self._redis is None:
             return True
         # Nobody may know yet: one caller probes (a refused probe costs a call and quota;
-        # eight at once would cost eight) and the others wait briefly for its answer.
-        deadline = time.monotonic() + BATCH_PROBE_WAIT_SECONDS
+        # eight at once would cost eight), and the others look their albums up on their
+        # own meanwhile. Waiting for the probe's answer instead stalled every task for
+        # seconds whenever the probe itself had to wait (for a token, or after a 5xx).
         try:
-            while True:
-                if self._redis.exists(self._key_prefix + BATCH_OFF_KEY):
-                    return False
-                if self._redis.exists(self._key_prefix + BATCH_OK_KEY):
-                    return True
-                if self._redis.set(
+            if self._redis.exists(self._key_prefix + BATCH_OFF_KEY):
+                return False
+            if self._redis.exists(self._key_prefix + BATCH_OK_KEY):
+                return True
+            return bool(
+                self._redis.set(
                     self._key_prefix + BATCH_PROBE_KEY, "1", nx=True, ex=BATCH_PROBE_SECONDS
-                ):
-                    return True
-                if time.monotonic() > deadline:
-                    return False  # the probe is slow: look this album up on its own
-                time.sleep(0.05)
+                )
+            )
+        except redis.RedisError:
+            return False
+
+    def batch_confirmed(self) -> bool:
+        """Whether a several-albums call has succeeded lately (not just being probed)."""
+        if self.settings.batch != "auto":
+            return self.settings.batch == "on"
+        if self._redis is None:
+            return False
+        try:
+            return bool(self._redis.exists(self._key_prefix + BATCH_OK_KEY))
         except redis.RedisError:
             return False
 
@@ -345,11 +354,13 @@ class SpotifyClient:
                 self._disable_batch()
             raise
         except Exception:
-            # The probe failed (a 5xx, a timeout) and told nothing: let the next caller
-            # probe at once, or every task would wait out the probe's wait for nothing.
+            # The probe failed (a 5xx, a timeout) and told nothing: single lookups for a
+            # few seconds, then another probe (not at once: during an outage every probe
+            # fails, and the albums it carried go on singly without waiting for it).
             if self.settings.batch == "auto" and self._redis is not None:
                 with contextlib.suppress(redis.RedisError):
-                    self._redis.delete(self._key_prefix + BATCH_PROBE_KEY)
+                    key = self._key_prefix + BATCH_PROBE_KEY
+                    self._redis.set(key, "failed", ex=BATCH_PROBE_RETRY_SECONDS)
             raise
         if self.settings.batch == "auto" and self._redis is not None:
             with contextlib.suppress(redis.RedisError):

@@ -10,7 +10,13 @@ import pytest
 import requests
 import responses
 
-from app.spotify.client import BATCH_OFF_KEY, TOKEN_KEY, SpotifyClient, SpotifySettings
+from app.spotify.client import (
+    BATCH_OFF_KEY,
+    BATCH_PROBE_KEY,
+    TOKEN_KEY,
+    SpotifyClient,
+    SpotifySettings,
+)
 from app.spotify.errors import (
     AlbumNotFoundError,
     AuthError,
@@ -285,9 +291,10 @@ def test_the_cached_token_expires_with_its_expires_in() -> None:
 
 
 @responses.activate
-def test_a_batch_probe_that_fails_with_a_5xx_lets_the_next_worker_probe_at_once() -> None:
-    """A probe that told nothing must not make every other task wait out the probe's
-    two seconds (with 30 % of answers failing, that stalled covers for 20 s)."""
+def test_a_batch_probe_that_fails_with_a_5xx_sends_everyone_to_single_lookups_for_now() -> None:
+    """A probe that told nothing must not make the others wait for an answer that is not
+    coming (with 30 % of answers failing, that stalled covers for 20 s): single lookups
+    for a few seconds, then the next caller probes again."""
     token_ok()
     responses.get(API + "albums/", status=500, json={"error": {"status": 500}})
     shared = fakeredis.FakeRedis()
@@ -295,5 +302,8 @@ def test_a_batch_probe_that_fails_with_a_5xx_lets_the_next_worker_probe_at_once(
     assert first.batch_available()
     with pytest.raises(TransientError):
         first.albums([ID])
-    # The next probe goes ahead (a probe still pending would make it wait, then say no).
-    assert second.batch_available()
+    assert not first.batch_available()
+    assert not second.batch_available()  # at once, no waiting
+    assert not second.batch_confirmed()
+    shared.delete(BATCH_PROBE_KEY)  # the few seconds are over
+    assert second.batch_available()  # the next probe
