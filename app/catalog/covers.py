@@ -3,7 +3,7 @@ rendered, or from a cache lookup when the cover-art fragment is polled."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from app.cache.lookup import Lookup
@@ -33,6 +33,14 @@ class CoverView(Waits):
     title: str = ""
     artist: str = ""
     hue: int = 0
+    # On a grid page the page's one poller asks for it (`poll_key`), not the cover itself.
+    album_id: int = 0
+    sid: str | None = None
+
+    @property
+    def poll_key(self) -> str:
+        """How the page poller names this cover: "id" or "id:sid" (`catalog.covers`)."""
+        return f"{self.album_id}:{self.sid}" if self.sid else str(self.album_id)
 
 
 def album_hue(album_id: int) -> int:
@@ -51,13 +59,16 @@ def cover_view(album: Album, trigger: str = "intersect once") -> CoverView:
     """A tile's cover when the page is rendered: inline if cached, else a lazy skeleton."""
     row = row_state(album, "cover")
     if row.state == "ready":
-        return ready_view(album.cover_images, album.cover_url, album.cover_alt)
+        view = ready_view(album.cover_images, album.cover_url, album.cover_alt)
+        return replace(view, album_id=album.id, sid=album.spotify_album_id)
     return CoverView(
         album.cover_alt,
         waiting=from_row(row, album.id, album.spotify_album_id, ENDPOINT, COVER_MESSAGES, trigger),
         title=album.title,
         artist=album.artist.name,
         hue=album_hue(album.id),
+        album_id=album.id,
+        sid=album.spotify_album_id,
     )
 
 
@@ -66,12 +77,14 @@ def cover_from_lookup(
 ) -> CoverView:
     """The cover-art fragment's view of a cache lookup (polling with backoff); `names`
     (title, artist) draw the placeholder of a cover not ready."""
+    ids: dict[str, Any] = {"album_id": result.album_id, "sid": result.spotify_id}
     if result.status == "ready" and result.data:
-        return ready_view(result.data.get("images"), result.data.get("cover_url"), alt)
+        view = ready_view(result.data.get("images"), result.data.get("cover_url"), alt)
+        return replace(view, **ids)
     waiting = from_lookup(result, attempt, ENDPOINT, COVER_MESSAGES)
     title, artist = names
     return CoverView(
-        alt, waiting=waiting, title=title, artist=artist, hue=album_hue(result.album_id)
+        alt, waiting=waiting, title=title, artist=artist, hue=album_hue(result.album_id), **ids
     )
 
 

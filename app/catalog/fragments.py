@@ -19,7 +19,8 @@ from app.cache.lookup import Lookup, lookup
 from app.catalog.blueprint import bp
 from app.catalog.covers import CoverView, cover_from_lookup
 from app.catalog.metadata import MetadataView, metadata_from_lookup
-from app.catalog.polling import LOOKING_AFTER, Polling
+from app.catalog.polling import FAILING_POLL_MAX, LOOKING_AFTER, Polling, poll_delay
+from app.config import setting
 from app.extensions import db
 from app.models import Album, Artist
 from worker.queue import enqueue_fetch, fetch_if_needed
@@ -143,6 +144,60 @@ def cover_art(album_id: int) -> Response:
     response = Response(_cover_html(view), mimetype="text/html")
     if view.state == "ready":
         response.headers["HX-Trigger"] = "cover-art-loaded"
+    return response
+
+
+MAX_POLLED = 100  # covers one page poll may ask for (two pages' worth of tiles)
+
+
+def _poll_keys(raw: str) -> list[tuple[int, str | None]]:
+    """ "12:sid,13" -> [(12, "sid"), (13, None)]; malformed parts are ignored."""
+    found: dict[int, str | None] = {}
+    for part in raw.split(",")[:MAX_POLLED]:
+        album_id, _, sid = part.strip().partition(":")
+        if album_id.isdigit() and 0 < int(album_id) <= 2_147_483_647:
+            found[int(album_id)] = sid or None
+    return list(found.items())
+
+
+@bp.get("/covers/")
+def covers() -> Response:
+    """One poll for all of a page's covers that wait (`ids`): each that became ready,
+    or changed how it looks, comes back as an out-of-band swap by its id; the headers
+    say which are still pending and when to ask again. The per-cover route stays, for
+    JSON clients and the album page."""
+    attempt = _attempt()
+    base = float(setting("COVER_POLL_SECONDS"))
+    swaps: list[CoverView] = []
+    still: list[str] = []
+    delays: list[float] = []
+    for album_id, sid in _poll_keys(request.args.get("ids", "")):
+        found = lookup(album_id, "cover", sid)
+        if found is None:
+            continue  # removed meanwhile
+        result = _retry_if_asked(found, "cover")
+        drawn = result.status == "unavailable" or (
+            result.status == "pending" and attempt == LOOKING_AFTER
+        )
+        names = _names(album_id) if drawn else ("", "")
+        alt = str((result.data or {}).get("alt") or "Album cover")
+        view = cover_from_lookup(result, attempt, alt, names)
+        if view.state != "pending" or drawn:
+            swaps.append(view)  # ready, no cover, failing, or now "looking"
+        waiting = view.waiting
+        if waiting is not None and waiting.poll_url:  # pending, or failing: ask again
+            still.append(view.poll_key)
+            delays.append(
+                poll_delay(attempt, result.retry_after, base)
+                if view.state == "pending"
+                else min(max(result.retry_after or 1.0, 1.0), FAILING_POLL_MAX)
+            )
+    html = render_template("catalog/covers_poll.html", covers=swaps)
+    response = Response(html, mimetype="text/html")
+    response.headers["X-Pending"] = ",".join(still)
+    if delays:
+        response.headers["X-Next-Poll-Ms"] = str(round(min(delays) * 1000))
+    response.headers["Cache-Control"] = "no-store"
     return response
 
 

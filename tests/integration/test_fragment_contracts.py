@@ -259,10 +259,41 @@ def test_cover_from_a_host_not_allowed_is_not_shown(client: FlaskClient) -> None
     assert "evil.example" not in page
 
 
-def test_catalog_tiles_lazy_load_uncached_covers(client: FlaskClient) -> None:
+def test_catalog_tiles_wait_for_the_pages_one_poll(client: FlaskClient) -> None:
+    """A tile does not poll by itself: it names itself to the page's poller, which asks
+    for every waiting cover in view at once (one request a poll, not one a tile)."""
     cold = add_album("Kid A", "Radiohead", spotify_id=ID)
     html = client.get("/catalog/").get_data(as_text=True)
     tile = html.split(f'data-album-id="{cold.id}"')[1].split("</article>")[0]
-    assert f'hx-get="/catalog/album/{cold.id}/cover-art/?sid={ID}"' in tile
-    assert 'hx-trigger="intersect once"' in tile
-    assert 'hx-swap="outerHTML"' in tile
+    assert f'id="cover-{cold.id}"' in tile
+    assert f'data-poll="{cold.id}:{ID}"' in tile
+    assert "hx-get" not in tile
+    assert 'id="cover-poller"' in html
+    assert 'hx-get="/catalog/covers/"' in html
+
+
+def test_the_page_poll_swaps_ready_covers_and_names_the_ones_still_waiting(
+    client: FlaskClient,
+) -> None:
+    ready = cached_album()
+    cold = add_album("Kid A", "Radiohead", spotify_id="6GjwtEZcfenmOf6l18N7T7")
+    nothing = add_album("Lost", "Nobody")
+    nothing.cover_status = "none"
+    db.session.commit()
+    ids = f"{ready.id}:{ID},{cold.id}:6GjwtEZcfenmOf6l18N7T7,{nothing.id},bogus,-3"
+    response = client.get(f"/catalog/covers/?ids={ids}")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    # Out-of-band swaps by id: the ready cover with its image, the one no source has.
+    assert re.search(rf'id="cover-{ready.id}" hx-swap-oob="true"', html)
+    assert "https://i.scdn.co/image/300" in html
+    assert re.search(rf'id="cover-{nothing.id}" hx-swap-oob="true"', html)
+    assert "No cover found" in html
+    assert f'id="cover-{cold.id}"' not in html  # still loading: nothing to swap yet
+    assert response.headers["X-Pending"] == f"{cold.id}:6GjwtEZcfenmOf6l18N7T7"
+    assert response.headers["X-Next-Poll-Ms"] == "250"
+    # The poll counts as an ask: the cold album's fetch is queued, once.
+    assert get_redis().get(lock_key(cold.id)) == b"queued"
+    later = client.get(f"/catalog/covers/?ids={cold.id}:6GjwtEZcfenmOf6l18N7T7&attempt=60")
+    assert later.headers["X-Next-Poll-Ms"] == "3000"  # backing off, never giving up
+    assert later.headers["X-Pending"] == f"{cold.id}:6GjwtEZcfenmOf6l18N7T7"

@@ -1,10 +1,12 @@
-// The catalog's small script (no inline handlers: CSP). Three jobs:
+// The catalog's small script (no inline handlers: CSP). Four jobs:
 // 1. Menus apply a committed choice: a pick with the mouse, Enter, or leaving the menu;
 //    not every arrow key (stepping through the genres must not replace the results).
 // 2. Screen readers hear the new count after a search or a filter (#announce).
 // 3. Back after a long scroll lands where the visitor was, with or without the
 //    browser's back/forward cache: the first visible page's URL stays in the address
 //    bar and the first visible album in history.state.
+// 4. One cover poll per page, not one per tile: a waiting cover joins the page's next
+//    poll when it scrolls into view; the answer swaps in every cover that changed.
 "use strict";
 
 const hasHtmx = "htmx" in window;
@@ -203,3 +205,90 @@ window.addEventListener("pageshow", (event) => {
     restorePlace(); // from the back/forward cache: the page is as it was; keep it so
   }
 });
+
+// 4. The page's cover poll -------------------------------------------------------------
+// Covers that wait carry data-poll ("id" or "id:sid"). Once in view (or nearly) a cover
+// joins `asked`; one request asks for all of them (#cover-poller, catalog.covers) and the
+// answer swaps in, by id, each cover that is ready or changed how it looks. The server
+// says which are still waiting (X-Pending) and when to ask again (X-Next-Poll-Ms: the
+// same backoff as a single cover's, and "retrying in N s" for a failing one). Nothing
+// gives up while the server still works on a cover.
+const asked = new Set();
+let pollTimer = 0;
+let pollAttempt = 0;
+
+function schedulePoll(ms) {
+  if (pollTimer || !asked.size) {
+    return;
+  }
+  pollTimer = window.setTimeout(() => {
+    pollTimer = 0;
+    const poller = document.getElementById("cover-poller");
+    if (poller && asked.size) {
+      window.htmx.trigger(poller, "cover-poll");
+    }
+  }, ms);
+}
+
+const inView = "IntersectionObserver" in window
+  ? new IntersectionObserver(
+      (entries) => {
+        let joined = false;
+        for (const entry of entries) {
+          if (entry.isIntersecting) {
+            inView.unobserve(entry.target);
+            asked.add(entry.target.dataset.poll);
+            joined = true;
+          }
+        }
+        if (joined) {
+          pollAttempt = 0; // a cover just in view: the next poll comes soon
+          schedulePoll(60);
+        }
+      },
+      { rootMargin: "200px 0px" },
+    )
+  : null;
+
+function watchCovers(root) {
+  for (const cover of root.querySelectorAll("[data-poll]")) {
+    if (inView && !asked.has(cover.dataset.poll)) {
+      inView.observe(cover);
+    }
+  }
+}
+
+if (hasHtmx) {
+  watchCovers(document);
+  document.addEventListener("htmx:configRequest", (event) => {
+    if (event.detail.elt.id === "cover-poller") {
+      event.detail.parameters.ids = [...asked].join(",");
+      event.detail.parameters.attempt = String(pollAttempt);
+    }
+  });
+  document.addEventListener("htmx:afterRequest", (event) => {
+    if (event.detail.elt.id !== "cover-poller") {
+      return;
+    }
+    const xhr = event.detail.xhr;
+    if (!event.detail.successful || !xhr) {
+      schedulePoll(3000); // the server did not answer: ask again in a while
+      return;
+    }
+    const still = new Set((xhr.getResponseHeader("X-Pending") || "").split(",").filter(Boolean));
+    for (const key of [...asked]) {
+      if (!still.has(key)) {
+        asked.delete(key);
+      }
+    }
+    pollAttempt += 1;
+    schedulePoll(Number(xhr.getResponseHeader("X-Next-Poll-Ms")) || 1000);
+  });
+  document.addEventListener("htmx:afterSettle", (event) => {
+    if (event.target.id === "results") {
+      asked.clear(); // new results: their covers join as they come into view
+      pollAttempt = 0;
+    }
+    watchCovers(event.target instanceof Element ? event.target : document);
+  });
+}
