@@ -36,6 +36,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.lanes_bench
 	$(BIN)/python -m bench.sources_bench
 	$(BIN)/python -m bench.web_bench --keep
+	$(BIN)/python -m bench.web_new_urls --keep
 	$(BIN)/python -m bench.web_bench --no-page-cache
 
 clean:

@@ -375,6 +375,11 @@ def warm_up(base: str, path: str, checks: list[str]) -> None:
 def run_wrk(url: str, duration: int) -> Result:
     command = ["wrk", *WRK_ARGS, f"-d{duration}s", "--timeout", WRK_TIMEOUT, "-s", str(LUA), url]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return parse_wrk(out)
+
+
+def parse_wrk(out: str) -> Result:
+    """The WRK_REPORT line of wrk's output (bench/wrk_report.lua) as a Result."""
     line = next((x for x in out.splitlines() if x.startswith("WRK_REPORT ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no WRK_REPORT line:\n{out}")

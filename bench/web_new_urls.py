@@ -1,0 +1,153 @@
+"""The catalog's speed for URLs nobody asked before, at 50,000 albums (issue 19).
+
+Run: `.venv/bin/python -m bench.web_new_urls [--albums N] [--duration S] [--keep] [--no-write]`.
+Needs PostgreSQL, Redis and `wrk`. The same stack as `bench/web_bench.py` (its database,
+gunicorn as the Procfile runs it, 2 processes x 4 threads, `wrk -t2 -c8`), but every
+request is a new URL, as real visitors send them, so the rendered-page cache never
+answers: searches for one or two words of the catalog's own titles (any sort, pages
+1-3), numbered pages 1-1,000 in every sort, genre filters (pages 1-50, any sort) and
+artist filters. Each kind's URLs are shuffled into a file that `bench/wrk_new_urls.lua`
+walks without repeating itself. Into docs/BENCHMARKS.md (section "web-new-urls").
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from urllib.parse import urlencode
+
+import psycopg
+import redis
+
+from bench import web_bench as web
+from bench.common import ROOT, machine_line, write_section
+from tools.pgdb import drop_database
+
+LUA = ROOT / "bench" / "wrk_new_urls.lua"
+SORTS = ("artist", "title", "year")
+KINDS = ("search", "numbered page", "genre filter", "artist filter")
+WANTED = {"p95_ms": 50.0, "rps": 200.0}  # the issue's target for every kind
+BEFORE = "73 req/s, p50 106 ms, p95 214 ms (all kinds mixed, before issue 19)"
+
+
+def _rows(query: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(web.database_url().replace("+psycopg", "")) as conn:
+        return [tuple(r) for r in conn.execute(query).fetchall()]  # type: ignore[arg-type]
+
+
+def url_sets(seed: int = 19) -> dict[str, list[str]]:
+    """Every kind's URLs, shuffled; each one distinct."""
+    rng = random.Random(seed)
+    titles = [str(r[0]) for r in _rows("SELECT title FROM albums")]
+    words = sorted({w.lower() for t in titles for w in t.split() if len(w) > 2 and w.isalpha()})
+    genres = [str(r[0]) for r in _rows("SELECT name FROM genres")]
+    artists = [str(r[0]) for r in _rows("SELECT name FROM artists")]
+    sets: dict[str, set[str]] = {kind: set() for kind in KINDS}
+    while len(sets["search"]) < 20_000:
+        q = " ".join(rng.sample(words, rng.choice((1, 2))))
+        args = {"q": q, "sort": rng.choice(SORTS), "page": rng.randint(1, 3)}
+        sets["search"].add("/catalog/?" + urlencode(args))
+    for page, sort in itertools.product(range(1, 1001), SORTS):
+        sets["numbered page"].add("/catalog/?" + urlencode({"page": page, "sort": sort}))
+    for genre, page, sort in itertools.product(genres, range(1, 51), SORTS):
+        sets["genre filter"].add(
+            "/catalog/?" + urlencode({"genre": genre, "page": page, "sort": sort})
+        )
+    for artist, sort in itertools.product(artists, SORTS):
+        sets["artist filter"].add("/catalog/?" + urlencode({"artist": artist, "sort": sort}))
+    shuffled: dict[str, list[str]] = {}
+    for kind, found in sets.items():
+        listed = sorted(found)
+        rng.shuffle(listed)
+        shuffled[kind] = listed
+    return shuffled
+
+
+def run_kind(base: str, paths: Path, count: int, duration: int, repeat: int) -> web.Result:
+    """The median of `repeat` runs; each run starts where the last one stopped."""
+    results: list[web.Result] = []
+    start = 0
+    for _ in range(repeat):
+        command = [
+            "wrk", *web.WRK_ARGS, f"-d{duration}s", "--timeout", web.WRK_TIMEOUT,
+            "-s", str(LUA), base + "/catalog/", "--", str(paths), str(start), "2",
+        ]  # fmt: skip
+        out = subprocess.run(command, capture_output=True, text=True, check=True, cwd=ROOT)
+        result = web.parse_wrk(out.stdout)
+        results.append(result)
+        start += int(result.rps * duration * 1.2) + 16
+        if start >= count:
+            raise RuntimeError(f"{paths.name}: {count} URLs are too few for {repeat} runs")
+    results.sort(key=lambda r: r.rps)
+    return results[len(results) // 2]
+
+
+def report(rows: list[tuple[str, int, web.Result]], albums: int, duration: int) -> str:
+    lines = [
+        "## Web: every URL new (`bench/web_new_urls.py`)",
+        "",
+        f"Command: `.venv/bin/python -m bench.web_new_urls --albums {albums} --duration "
+        f"{duration}`",
+        "",
+        f"Machine: {machine_line()}. {albums:,} albums (`bench/web_data.py`), PostgreSQL, "
+        "Redis; gunicorn as the Procfile runs it (2 processes x 4 threads); "
+        f"`wrk {' '.join(web.WRK_ARGS)}`, each request a URL never asked before (the "
+        "rendered-page cache never answers), median of 3 runs.",
+        "",
+        "| kind of new URL | URLs | req/s | p50 | p95 | p99 | errors | target |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for kind, count, r in rows:
+        met = r.p95 <= WANTED["p95_ms"] and r.rps >= WANTED["rps"]
+        lines.append(
+            f"| {kind} | {count:,} | {r.rps:,.0f} | {r.p50:.0f} ms | {r.p95:.0f} ms | "
+            f"{r.p99:.0f} ms | {r.status_errors + r.socket_errors} | "
+            f"≥ 200 req/s, p95 ≤ 50 ms: {'met' if met else 'not met'} |"
+        )
+    lines += ["", f"Before issue 19 (another machine, 2026-11): {BEFORE}.", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--albums", type=int, default=50_000)
+    parser.add_argument("--duration", type=int, default=8)
+    parser.add_argument("--keep", action="store_true", help="keep (and reuse) the database")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    signal.signal(signal.SIGTERM, web._stop)  # pyright: ignore[reportPrivateUsage]
+    env = web.server_env()
+    rows: list[tuple[str, int, web.Result]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            web.prepare(args.albums, args.keep, env, Path(tmp))
+            sets = url_sets()
+            redis.Redis.from_url(web.REDIS_URL).flushdb()
+            with web.gunicorn(env, Path(tmp) / "gunicorn.log") as base:
+                for kind in KINDS:
+                    paths = Path(tmp) / f"{kind.replace(' ', '-')}.txt"
+                    paths.write_text("\n".join(sets[kind]) + "\n")
+                    result = run_kind(base, paths, len(sets[kind]), args.duration, 3)
+                    rows.append((kind, len(sets[kind]), result))
+                    print(f"{kind}: {web.format_result(result)}", flush=True)
+        finally:
+            if not args.keep:
+                drop_database(web.DB_NAME)
+    text = report(rows, args.albums, args.duration)
+    print(text)
+    if not args.no_write:
+        write_section("web-new-urls", text)
+        print("wrote docs/BENCHMARKS.md")
+
+
+if __name__ == "__main__":
+    main()
