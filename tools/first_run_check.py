@@ -226,7 +226,14 @@ class CoverParser(HTMLParser):
         if "data-cover-state" in attr:
             album_id = self.tiles[-1] if self.tiles else None
             state, trigger = attr["data-cover-state"] or "", attr.get("hx-trigger") or ""
-            self.covers.append(Cover(album_id, state, attr.get("hx-get"), trigger))
+            poll_url = attr.get("hx-get")
+            if poll_url is None and attr.get("data-poll"):
+                # A grid page polls its waiting covers together (/catalog/covers/); the
+                # check follows each one through its own route, which answers the same.
+                cover_id, _, sid = (attr["data-poll"] or "").partition(":")
+                query = f"?sid={urllib.parse.quote(sid)}" if sid else ""
+                poll_url = f"/catalog/album/{cover_id}/cover-art/{query}"
+            self.covers.append(Cover(album_id, state, poll_url, trigger))
         elif tag == "img" and attr.get("src") and self.covers:
             self.covers[-1].has_img = True
 
