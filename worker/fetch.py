@@ -79,7 +79,10 @@ def _spotify_first(
     """Spotify's album lookup (batched where the app may), holding the album."""
     own_id = request.album_id
     if row.sheet_id and service.client.batch_available():
-        outcome = fetch_batch(service, claim, request, send)
+        try:
+            outcome = fetch_batch(service, claim, request, send)
+        finally:
+            service.client.end_probe()  # a probe taken but never made frees the way
         if outcome is not None:
             return outcome
     if own_id not in claim.held and not claim.take([own_id]):

@@ -76,6 +76,8 @@ def fetch_album_task(
     Its own album waits in the same set for a later first try."""
     if newest and lane == "interactive" and not refresh:
         album_id = take_newest(get_redis(), album_id, redis_key(""))
+        if not album_id:
+            return Outcome.SKIPPED.value  # its album is another task's (fetched or re-queued)
     options = TaskOptions(lane, in_run, wanted_only, waited)
     visitor = not refresh and (lane == "interactive" or wanted_only)
     sparing = visitor and lane == "interactive" and not _asked_again(album_id)

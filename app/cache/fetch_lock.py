@@ -168,13 +168,18 @@ WANTED_KEEP_MS = 600_000  # marks older than this are pruned (nobody waits 10 mi
 # task fetches the album queued last whose lock still says "queued" (what is on screen
 # now), leaving its own album in the set for a later first try: every first try takes
 # one entry, so none is left behind. Entries no longer queued (fetched by a promotion,
-# a lapsed lock) or older than ARGV[2] ms are dropped on the way. ARGV[1] (the task's
-# own album) when the set is empty.
+# a lapsed lock) or older than ARGV[2] ms are dropped on the way. With the set empty,
+# another first try took this task's own album: 0 (nothing to do) while its lock still
+# says "queued" (that task holds it, or re-queued it after a failure with a backoff that
+# must not be cut short), else ARGV[1] (its own album: the set was lost, a Redis restart).
 _TAKE_NEWEST = _lua("""
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 while true do
   local top = redis.call('ZPOPMAX', KEYS[1])
-  if #top == 0 then return tonumber(ARGV[1]) end
+  if #top == 0 then
+    if redis.call('GET', ARGV[3] .. ARGV[1] .. ARGV[4]) == '$QUEUED' then return 0 end
+    return tonumber(ARGV[1])
+  end
   if redis.call('GET', ARGV[3] .. top[1] .. ARGV[4]) == '$QUEUED' then
     return tonumber(top[1])
   end
@@ -376,7 +381,8 @@ _ADD_NOW = with_clock("redis.call('ZADD', KEYS[1], now, ARGV[1])")
 
 
 def take_newest(client: redis.Redis, album_id: int, prefix: str) -> int:
-    """The album a first-try task for `album_id` should fetch: the newest still queued."""
+    """The album a first-try task for `album_id` should fetch: the newest still queued
+    (0: none, another task has its own album)."""
     args = [album_id, NEWEST_KEEP_MS, _lock_prefix(prefix), _LOCK_SUFFIX]
     return int(cast(int, client.eval(_TAKE_NEWEST, 1, newest_key(prefix), *args)))  # pyright: ignore[reportUnknownMemberType]
 

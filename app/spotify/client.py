@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ BATCH_OK_KEY = "spotify:batch-available"
 BATCH_PROBE_KEY = "spotify:batch-probe"
 BATCH_PROBE_SECONDS = 10  # a probe that never reports back frees the way after this
 BATCH_PROBE_RETRY_SECONDS = 5  # after a probe that failed, single lookups this long
+# Delete KEYS[1] only while it holds ARGV[1] (a probe's own token, not a later one's).
+_DELETE_IF = "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end"
 # Re-probe once a day: the app may have been granted (or lost) extended quota meanwhile.
 BATCH_REPROBE_SECONDS = 24 * 3600.0
 # A Retry-After longer than this means the daily quota, whatever the body says.
@@ -151,6 +154,8 @@ class SpotifyClient:
         self._guard: Guard = guard or _no_guard
         self._on_call: Callable[[str], None] = on_call or _ignore
         self._batch_off_until = 0.0  # time.monotonic() until which batch is known refused
+        # The probe this thread took and has not made yet (its token in BATCH_PROBE_KEY).
+        self._probing = threading.local()
         self._sp: Any = None
         self._sp_lock = threading.Lock()
 
@@ -309,13 +314,25 @@ class SpotifyClient:
                 return False
             if self._redis.exists(self._key_prefix + BATCH_OK_KEY):
                 return True
-            return bool(
-                self._redis.set(
-                    self._key_prefix + BATCH_PROBE_KEY, "1", nx=True, ex=BATCH_PROBE_SECONDS
-                )
-            )
+            token = uuid.uuid4().hex
+            key = self._key_prefix + BATCH_PROBE_KEY
+            if not self._redis.set(key, token, nx=True, ex=BATCH_PROBE_SECONDS):
+                return False
+            self._probing.token = token
+            return True
         except redis.RedisError:
             return False
+
+    def end_probe(self) -> None:
+        """The caller that took the probe ends without making it (its albums were fetched
+        by others meanwhile, or held): the next caller probes, instead of everyone
+        looking albums up singly until the probe key lapses."""
+        token: str | None = getattr(self._probing, "token", None)
+        self._probing.token = None
+        if token is None or self._redis is None:
+            return
+        with contextlib.suppress(redis.RedisError):
+            self._redis.eval(_DELETE_IF, 1, self._key_prefix + BATCH_PROBE_KEY, token)  # pyright: ignore[reportUnknownMemberType]
 
     def batch_confirmed(self) -> bool:
         """Whether a several-albums call has succeeded lately (not just being probed)."""
@@ -345,6 +362,7 @@ class SpotifyClient:
         when Spotify refuses the endpoint.
         """
         ids = list(dict.fromkeys(spotify_ids))[:MAX_BATCH]
+        self._probing.token = None  # made: its answer (or failure) settles the probe key
         try:
             raw: dict[str, Any] = self._call(lambda: self._spotify().albums(ids))
         except BatchUnavailableError:

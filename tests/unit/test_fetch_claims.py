@@ -125,5 +125,18 @@ def test_first_tries_fetch_the_newest_queued_album_and_leave_none_behind(
     client.delete(lock_key(2, NS))  # 2 was fetched meanwhile by a promotion: skipped
     # Tasks run in the order their messages were sent: 1, 2, 3, 4.
     fetched = [take_newest(client, own, NS) for own in (1, 2, 3, 4)]
-    assert fetched == [4, 3, 1, 4]  # the last task finds the set empty: its own (held)
+    # The last task finds the set empty: the first task took its album, nothing to do.
+    assert fetched == [4, 3, 1, 0]
     assert client.zcard(newest_key(NS)) == 0
+
+
+def test_a_first_try_never_cuts_short_the_backoff_of_its_own_album(
+    client: redis.Redis,
+) -> None:
+    """Another first try took album 1 and failed: 1 is queued again after a backoff.
+    Its own first-try task, starting late, must not fetch it before the backoff ends."""
+    client.set(lock_key(1, NS), "queued", px=500)  # re-queued for a retry in 0.4 s
+    assert take_newest(client, 1, NS) == 0
+    # With the set lost (a Redis restart, no lock either) a task fetches its own album.
+    client.delete(lock_key(1, NS))
+    assert take_newest(client, 1, NS) == 1

@@ -268,6 +268,27 @@ def test_only_one_worker_probes_the_batch_endpoint_and_all_learn_the_answer() ->
     assert batch.call_count == 1
 
 
+@responses.activate
+def test_a_probe_taken_but_never_made_lets_the_next_caller_probe() -> None:
+    """The prober's albums were fetched singly by others meanwhile: it makes no call.
+    The others must not look albums up one by one until the probe key lapses."""
+    token_ok()
+    batch = responses.get(API + "albums/", json={"albums": [None]})
+    shared = fakeredis.FakeRedis()
+    first, second = make_client(redis_client=shared), make_client(redis_client=shared)
+    assert first.batch_available()
+    assert not second.batch_available()
+    first.end_probe()
+    assert second.batch_available()  # second probes now...
+    first.end_probe()  # ...and a stale end from the first does not free second's probe
+    assert not first.batch_available()
+    second.albums([ID])
+    second.end_probe()  # made: the answer stands
+    assert first.batch_available()
+    assert first.batch_confirmed()
+    assert batch.call_count == 1
+
+
 def test_error_text_is_scrubbed_of_credentials_and_bounded() -> None:
     echoed = (
         'Spotify answered 500: {"headers": {"Authorization": "Basic c2ltLWNsaWVudDpzZWNyZXQ="}, '
