@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import select, tuple_
-from sqlalchemy.orm import defer, joinedload
 
 from app.catalog.queries import CatalogFilters, Order, count_albums, filtered, order_for
+from app.catalog.tiles import TILE_COLUMNS, TileRow
 from app.extensions import db
-from app.models import Album
+from app.models import Album, Artist
 
 MAX_PAGE = 100_000  # far past any catalog's end; keeps OFFSET within the database's range
 MAX_CURSOR_LENGTH = 2048
@@ -39,7 +39,7 @@ class Position:
 
 @dataclass(frozen=True, slots=True)
 class CatalogPage:
-    albums: list[Album]
+    rows: list[TileRow]
     number: int
     per_page: int
     total: int
@@ -109,22 +109,13 @@ def position_from_args(args: dict[str, str], order: Order) -> Position:
     return Position(number)
 
 
-# A tile needs none of these; the track list alone can be kilobytes per album.
-TILE_OPTIONS = (
-    joinedload(Album.artist),
-    defer(Album.spotify_metadata_json),
-    defer(Album.spotify_last_error),
-    defer(Album.search_key),
-)
-
-
 def fetch_page(filters: CatalogFilters, position: Position, per_page: int) -> CatalogPage:
-    """One page of albums in one SQL query (their artists joined), plus a cached count."""
+    """One page of albums in one SQL query (what their tiles show), plus a cached count."""
     order = order_for(filters)
     forward = position.before is None
     ascending = order.descending != forward  # walking backwards flips the order
     ordering = [k.asc() if ascending else k.desc() for k in order.keys]
-    stmt = select(Album, *order.keys)
+    stmt = select(*TILE_COLUMNS, *order.keys).join(Artist, Artist.id == Album.artist_id)
     keys = tuple_(*order.keys)
     if position.after is not None:
         bound = tuple_(*position.after)
@@ -145,18 +136,13 @@ def fetch_page(filters: CatalogFilters, position: Position, per_page: int) -> Ca
         stmt = stmt.join(skipped, Album.id == skipped.c.id)
     else:
         stmt = filtered(stmt, filters)
-    rows = [
-        tuple(row)
-        for row in db.session.execute(
-            stmt.options(*TILE_OPTIONS).order_by(*ordering).limit(per_page + 1)
-        )
-    ]
+    rows = [tuple(row) for row in db.session.execute(stmt.order_by(*ordering).limit(per_page + 1))]
     more = len(rows) > per_page
     rows = rows[:per_page]
     if not forward:
         rows.reverse()
-    albums = [cast(Album, row[0]) for row in rows]
-    first, last = (rows[0][1:], rows[-1][1:]) if rows else (None, None)
+    width = len(TILE_COLUMNS)
+    first, last = (rows[0][width:], rows[-1][width:]) if rows else (None, None)
     if forward:
         has_prev = position.after is not None or position.number > 1
         has_next = more
@@ -164,7 +150,7 @@ def fetch_page(filters: CatalogFilters, position: Position, per_page: int) -> Ca
         has_prev, has_next = more, True
     number = position.number if has_prev else 1
     return CatalogPage(
-        albums=albums,
+        rows=[TileRow.of(row) for row in rows],
         number=number,
         per_page=per_page,
         total=count_albums(filters),

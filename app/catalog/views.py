@@ -15,6 +15,7 @@ from app.catalog.metadata import metadata_from_row
 from app.catalog.page_cache import Page, cached_page
 from app.catalog.paging import fetch_page, position_from_args
 from app.catalog.queries import SORT_LABELS, CatalogFilters, genre_choices, order_for
+from app.catalog.tiles import render_tiles
 from app.config import setting
 from app.extensions import db
 from app.models import Album
@@ -45,15 +46,15 @@ def _render_index(part: str) -> Page:
     page = fetch_page(
         filters, position_from_args(args, order_for(filters)), setting("CATALOG_PAGE_SIZE")
     )
-    tiles = [(album, cover_view(album)) for album in page.albums]
+    tiles = render_tiles(page.rows, request.full_path.rstrip("?"))
     context: dict[str, Any] = {
         "page": page,
-        "albums": tiles,
+        "tiles": tiles.html,
         "filters": filters,
         "args": filters.url_args(),
         "sort_labels": SORT_LABELS,
     }
-    pending = [album.id for album, cover in tiles if cover.state == "pending"]
+    pending = tiles.pending
     if part in PARTS:
         if part == "results":
             context["genres"] = genre_choices()
