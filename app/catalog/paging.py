@@ -2,8 +2,10 @@
 
 "Next" and "previous" (and infinite scroll) carry a cursor: the sort-key values of
 the last or first album shown, so the next page starts where the index says, never
-by skipping rows. `?page=N` (a link someone kept) skips rows, but over the narrow
-sort index only, then reads just that page's rows. Either way a page is one query.
+by skipping rows. `?page=N` (a link someone kept) reads the order stored in Redis
+(`app.catalog.orders`), so page 1,000 costs what page 2 does; a search, or a catalog
+without Redis, skips rows over the narrow sort index instead. Either way a page's
+rows are one query.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Select, select, tuple_
 
+from app.catalog.orders import page_ids
 from app.catalog.queries import CatalogFilters, Order, count_albums, filtered, order_for
 from app.catalog.tiles import TILE_COLUMNS, TileRow
 from app.extensions import db
@@ -124,12 +127,17 @@ def fetch_page(filters: CatalogFilters, position: Position, per_page: int) -> Ca
         bound = tuple_(*position.before)
         stmt = filtered(stmt, filters).where(keys > bound if order.descending else keys < bound)
     elif position.number > 1:
-        # A page by number: skip over the narrow sort index (ids and keys only), then
-        # read just this page's rows.
+        offset = (position.number - 1) * per_page
+        stored = page_ids(filters, order, offset, per_page + 1)
+        if stored is not None:
+            # A page by number, from the order stored in Redis: any page costs the same.
+            return _page(filters, position, per_page, _rows_of(stmt, stored), forward=True)
+        # No stored order (a search, no Redis): skip over the narrow sort index (ids
+        # and keys only), then read just this page's rows.
         skipped = (
             filtered(select(Album.id), filters)
             .order_by(*ordering)
-            .offset((position.number - 1) * per_page)
+            .offset(offset)
             .limit(per_page + 1)
             .subquery()
         )
@@ -137,6 +145,26 @@ def fetch_page(filters: CatalogFilters, position: Position, per_page: int) -> Ca
     else:
         stmt = filtered(stmt, filters)
     rows = [tuple(row) for row in db.session.execute(stmt.order_by(*ordering).limit(per_page + 1))]
+    return _page(filters, position, per_page, rows, forward=forward)
+
+
+def _rows_of(stmt: Select[Any], ids: list[int]) -> list[tuple[Any, ...]]:
+    """The rows of these albums, in the order of `ids` (one query)."""
+    if not ids:
+        return []
+    found = {row[0]: tuple(row) for row in db.session.execute(stmt.where(Album.id.in_(ids)))}
+    return [found[i] for i in ids if i in found]
+
+
+def _page(
+    filters: CatalogFilters,
+    position: Position,
+    per_page: int,
+    rows: list[tuple[Any, ...]],
+    *,
+    forward: bool,
+) -> CatalogPage:
+    """A page from its rows, one more than it shows when a next page follows."""
     more = len(rows) > per_page
     rows = rows[:per_page]
     if not forward:
