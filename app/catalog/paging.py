@@ -23,7 +23,7 @@ from app.catalog.orders import page_ids
 from app.catalog.queries import CatalogFilters, Order, count_albums, filtered, order_for
 from app.catalog.tiles import TILE_COLUMNS, TileRow
 from app.extensions import db
-from app.models import Album, Artist
+from app.models import Album
 
 MAX_PAGE = 100_000  # far past any catalog's end; keeps OFFSET within the database's range
 MAX_CURSOR_LENGTH = 2048
@@ -118,7 +118,7 @@ def fetch_page(filters: CatalogFilters, position: Position, per_page: int) -> Ca
     forward = position.before is None
     ascending = order.descending != forward  # walking backwards flips the order
     ordering = [k.asc() if ascending else k.desc() for k in order.keys]
-    stmt = select(*TILE_COLUMNS, *order.keys).join(Artist, Artist.id == Album.artist_id)
+    stmt = select(*TILE_COLUMNS, *order.keys)
     keys = tuple_(*order.keys)
     if position.after is not None:
         bound = tuple_(*position.after)

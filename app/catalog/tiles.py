@@ -40,7 +40,9 @@ TILE_COLUMNS: tuple[ColumnElement[Any], ...] = (
     Album.year.expression,
     Album.spotify_album_id.expression,
     Album.spotify_match_id.expression,
-    Artist.name.expression,
+    # The artist's name by its key, not a join: a join made PostgreSQL hash all artists
+    # for a 48-album page (1.8 ms against 0.5 ms).
+    select(Artist.name).where(Artist.id == Album.artist_id).scalar_subquery(),
     Album.cover_url.expression,
     Album.cover_cached_at.expression,
 )
