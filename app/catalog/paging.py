@@ -17,10 +17,18 @@ import math
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import ColumnElement, Select, func, select, tuple_
 
 from app.catalog.orders import page_ids
-from app.catalog.queries import CatalogFilters, Order, count_albums, filtered, order_for
+from app.catalog.queries import (
+    CatalogFilters,
+    Order,
+    count_albums,
+    filtered,
+    known_count,
+    order_for,
+    remember_count,
+)
 from app.catalog.tiles import TILE_COLUMNS, TileRow
 from app.extensions import db
 from app.models import Album
@@ -120,6 +128,10 @@ def fetch_page(filters: CatalogFilters, position: Position, per_page: int) -> Ca
     ordering = [k.asc() if ascending else k.desc() for k in order.keys]
     stmt = select(*TILE_COLUMNS, *order.keys)
     keys = tuple_(*order.keys)
+    # A search sorts every match for its rank anyway: its page query counts them too
+    # (a window over the matches) instead of a second scan for the total.
+    counting = bool(filters.q) and position.after is None and position.before is None
+    counting = counting and known_count(filters) is None
     if position.after is not None:
         bound = tuple_(*position.after)
         stmt = filtered(stmt, filters).where(keys < bound if order.descending else keys > bound)
@@ -135,17 +147,27 @@ def fetch_page(filters: CatalogFilters, position: Position, per_page: int) -> Ca
         # No stored order (a search, no Redis): skip over the narrow sort index (ids
         # and keys only), then read just this page's rows.
         skipped = (
-            filtered(select(Album.id), filters)
+            filtered(select(Album.id).add_columns(*_total(counting)), filters)
             .order_by(*ordering)
             .offset(offset)
             .limit(per_page + 1)
             .subquery()
         )
         stmt = stmt.join(skipped, Album.id == skipped.c.id)
+        if counting:
+            stmt = stmt.add_columns(skipped.c.total)
     else:
-        stmt = filtered(stmt, filters)
+        stmt = filtered(stmt.add_columns(*_total(counting)), filters)
     rows = [tuple(row) for row in db.session.execute(stmt.order_by(*ordering).limit(per_page + 1))]
+    if counting:
+        if rows:
+            remember_count(filters, int(rows[0][-1]))
+        rows = [row[:-1] for row in rows]
     return _page(filters, position, per_page, rows, forward=forward)
+
+
+def _total(counting: bool) -> list[ColumnElement[int]]:
+    return [func.count().over().label("total")] if counting else []
 
 
 def _rows_of(stmt: Select[Any], ids: list[int]) -> list[tuple[Any, ...]]:

@@ -11,16 +11,17 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, TypeVar, cast
 
+import redis
 from flask import g
 from sqlalchemy import ColumnElement, Select, case, func, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.cache import versions
 from app.cache.memo import remembered
-from app.extensions import db, redis_key
+from app.extensions import available_redis, db, mark_redis_down, redis_key
 from app.models import Album, Genre, album_genres, name_key, search_fold
 
 log = logging.getLogger(__name__)
@@ -150,12 +151,19 @@ def filtered(stmt: S, filters: CatalogFilters) -> S:
     return stmt
 
 
+def _version_key(name: str) -> str | None:
+    # Only the albums version: an arriving cover changes no total and no menu.
+    version = versions.current()
+    return redis_key(f"catalog:{name}:{version[0]}") if version is not None else None
+
+
 def _cached_json(name: str, compute: Callable[[], Any]) -> Any:
     """A JSON value cached in Redis under the catalog's version; computed without Redis."""
-    version = versions.current()
-    # Only the albums version: an arriving cover changes no total and no menu.
-    key = redis_key(f"catalog:{name}:{version[0]}") if version is not None else None
-    return json.loads(remembered(key, CACHE_SECONDS, lambda: json.dumps(compute())))
+    return json.loads(remembered(_version_key(name), CACHE_SECONDS, lambda: json.dumps(compute())))
+
+
+def _count_name(filters: CatalogFilters) -> str:
+    return f"count:{replace(filters, sort='artist').digest()}"  # a total has no order
 
 
 def count_albums(filters: CatalogFilters) -> int:
@@ -165,7 +173,31 @@ def count_albums(filters: CatalogFilters) -> int:
         stmt = filtered(select(func.count()).select_from(Album), filters)
         return db.session.execute(stmt).scalar_one()
 
-    return int(_cached_json(f"count:{filters.digest()}", compute))
+    return int(_cached_json(_count_name(filters), compute))
+
+
+def known_count(filters: CatalogFilters) -> int | None:
+    """The cached total, or None when nobody counted it yet (or Redis is away)."""
+    key, client = _version_key(_count_name(filters)), available_redis()
+    if key is None or client is None:
+        return None
+    try:
+        raw = client.get(key)
+    except redis.RedisError:
+        mark_redis_down()
+        return None
+    return int(json.loads(raw)) if isinstance(raw, bytes) else None
+
+
+def remember_count(filters: CatalogFilters, total: int) -> None:
+    """A total the page query counted along (a search reads every match anyway)."""
+    key, client = _version_key(_count_name(filters)), available_redis()
+    if key is None or client is None:
+        return
+    try:
+        client.set(key, json.dumps(total), ex=CACHE_SECONDS)
+    except redis.RedisError:
+        mark_redis_down()
 
 
 def _genres() -> list[list[Any]]:
