@@ -147,9 +147,11 @@ class Album(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
-    title_key: Mapped[str] = mapped_column(String(TITLE_MAX), index=True)
-    artist_id: Mapped[int] = mapped_column(ForeignKey("artists.id"), index=True)
-    year: Mapped[int | None] = mapped_column(Integer, index=True)
+    # Indexed as the first key of ix_albums_sort_title (and artist_id below as the first of
+    # uq_albums_artist_title): no index of their own (migration 0006).
+    title_key: Mapped[str] = mapped_column(String(TITLE_MAX))
+    artist_id: Mapped[int] = mapped_column(ForeignKey("artists.id"))
+    year: Mapped[int | None] = mapped_column(Integer)
     # Written with title and year (sort_columns): the artist's name key, the year for
     # ascending and descending orders (no year last), and the folded "title / artist".
     artist_key: Mapped[str] = mapped_column(String(NAME_MAX))
@@ -163,7 +165,7 @@ class Album(Base):
 
     # The cover, whichever source it came from (provider-neutral).
     cover_source: Mapped[str | None] = mapped_column(String(32))
-    cover_url: Mapped[str | None] = mapped_column(String(URL_MAX), index=True)
+    cover_url: Mapped[str | None] = mapped_column(String(URL_MAX))
     cover_cached_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     cover_images: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
     # "none" (no source has a cover) or "error" (a source failed), until cover_retry_at.
@@ -184,7 +186,7 @@ class Album(Base):
     spotify_next_retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, server_default=func.now(), index=True
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
     )
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True),

@@ -16,9 +16,7 @@ from pathlib import Path
 from typing import cast
 from urllib.parse import parse_qs, quote, urlsplit
 
-import gspread
 import requests
-from google.auth.exceptions import GoogleAuthError
 
 from app.importer.rows import ImportFatalError
 
@@ -97,6 +95,11 @@ def read_sheet_with_service_account(
     ref: SheetRef, worksheet: str | None, credentials_file: str
 ) -> Table:
     """Read a private sheet through the Sheets API with a read-only service account."""
+    # Imported here: gspread and google-auth cost every command (and every web and
+    # worker process) a tenth of a second to start, and only this reads a sheet.
+    import gspread
+    from google.auth.exceptions import GoogleAuthError
+
     try:
         client = gspread.service_account(
             filename=credentials_file, scopes=gspread.auth.READONLY_SCOPES

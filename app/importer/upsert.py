@@ -289,7 +289,7 @@ def _bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> 
     """Many rows into `table`, in the session's transaction. PostgreSQL: one COPY
     stream (an executemany still costs a round of work per row on the server: 0.8 s of
     a 10,000-album import against 0.2 s); elsewhere one prepared INSERT for all rows.
-    Columns left out get their server defaults either way (`created_at`)."""
+    Every row has the same columns; those left out get their server defaults."""
     if not rows:
         return
     if session.get_bind().dialect.name != "postgresql":
