@@ -15,15 +15,16 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
+import redis
 from flask import request
 from werkzeug.wrappers import Response
 
 from app.cache import versions
 from app.cache.fetch_lock import mark_viewed
-from app.cache.memo import remembered
 from app.config import setting
-from app.extensions import redis_key
+from app.extensions import available_redis, mark_redis_down, redis_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,31 +46,58 @@ def _fingerprint(variant: str, seconds: int) -> str | None:
     return hashlib.sha1(raw.encode()).hexdigest()[:20]
 
 
+def _read(keys: list[str]) -> list[str | None]:
+    """These cached values in one round trip; all None without Redis."""
+    client = available_redis()
+    if client is None:
+        return [None] * len(keys)
+    try:
+        raw = cast(list[bytes | None], client.mget(keys))  # pyright: ignore[reportUnknownMemberType]
+    except redis.RedisError:
+        mark_redis_down()
+        return [None] * len(keys)
+    return [value.decode() if value is not None else None for value in raw]
+
+
+def _keep(key: str, page: Page, seconds: int) -> None:
+    client = available_redis()
+    if client is None:
+        return
+    try:
+        pipe = client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
+        pipe.set(key, page.html, ex=seconds)
+        pipe.set(f"{key}:pending", json.dumps(page.pending), ex=seconds)
+        pipe.execute()
+    except redis.RedisError:
+        mark_redis_down()
+
+
 def cached_page(variant: str, render: Callable[[], Page]) -> Response:
     """`render()`'s HTML, or the copy rendered for the same URL while nothing changed.
 
     Every answer (a copy, a 304 included) says which of its tiles wait for a cover: a
-    visitor is looking at them (`app.cache.fetch_lock.mark_viewed`)."""
+    visitor is looking at them (`app.cache.fetch_lock.mark_viewed`). A copy and that
+    list are read in one round trip (a page served from Redis costs under a millisecond,
+    and each trip to Redis is a tenth of one)."""
     seconds = int(setting("CATALOG_PAGE_CACHE_SECONDS"))
     fingerprint = _fingerprint(variant, seconds)
-    key = redis_key(f"catalog:page:{fingerprint}") if fingerprint is not None else None
-    pending_key = f"{key}:pending" if key is not None else None
-    if fingerprint is not None and fingerprint in request.if_none_match:
-        mark_viewed(json.loads(remembered(pending_key, seconds, lambda: "[]")))
+    if fingerprint is None:
+        page = render()
+        mark_viewed(page.pending)
+        return _response(page.html, None)
+    key = redis_key(f"catalog:page:{fingerprint}")
+    if fingerprint in request.if_none_match:
+        (pending,) = _read([f"{key}:pending"])
+        mark_viewed(json.loads(pending) if pending else [])
         return _response("", fingerprint, status=304)
-    rendered: list[Page] = []
-
-    def render_html() -> str:
-        rendered.append(render())
-        return rendered[-1].html
-
-    body = remembered(key, seconds, render_html)
-    if rendered:
-        pending = rendered[-1].pending
-        remembered(pending_key, seconds, lambda: json.dumps(pending))
+    body, pending = _read([key, f"{key}:pending"])
+    if body is None or pending is None:
+        page = render()
+        _keep(key, page, seconds)
+        body, viewed = page.html, page.pending
     else:
-        pending = json.loads(remembered(pending_key, seconds, lambda: "[]"))
-    mark_viewed([int(i) for i in pending])
+        viewed = [int(i) for i in json.loads(pending)]
+    mark_viewed(viewed)
     return _response(body, fingerprint)
 
 
