@@ -7,6 +7,7 @@ computed; nothing waits on Redis twice.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import redis
 
@@ -31,3 +32,31 @@ def remembered(key: str | None, seconds: int, compute: Callable[[], str]) -> str
     except redis.RedisError:
         mark_redis_down()
     return value
+
+
+def recall_many(keys: list[str]) -> list[str | None]:
+    """The texts stored under `keys`, in one round trip; None for each one missing, and
+    for all of them without Redis."""
+    client = available_redis() if keys else None
+    if client is None:
+        return [None] * len(keys)
+    try:
+        raw = cast(list[bytes | None], client.mget(keys))  # pyright: ignore[reportUnknownMemberType]
+    except redis.RedisError:
+        mark_redis_down()
+        return [None] * len(keys)
+    return [value.decode() if value is not None else None for value in raw]
+
+
+def keep_many(values: dict[str, str], seconds: int) -> None:
+    """Store each text under its key for `seconds`, in one round trip (best effort)."""
+    client = available_redis() if values else None
+    if client is None:
+        return
+    try:
+        pipe = client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
+        for key, value in values.items():
+            pipe.set(key, value, ex=seconds)
+        pipe.execute()
+    except redis.RedisError:
+        mark_redis_down()

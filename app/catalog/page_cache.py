@@ -15,16 +15,15 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
 
-import redis
 from flask import request
 from werkzeug.wrappers import Response
 
 from app.cache import versions
 from app.cache.fetch_lock import mark_viewed
+from app.cache.memo import keep_many, recall_many
 from app.config import setting
-from app.extensions import available_redis, mark_redis_down, redis_key
+from app.extensions import redis_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,32 +45,6 @@ def _fingerprint(variant: str, seconds: int) -> str | None:
     return hashlib.sha1(raw.encode()).hexdigest()[:20]
 
 
-def _read(keys: list[str]) -> list[str | None]:
-    """These cached values in one round trip; all None without Redis."""
-    client = available_redis()
-    if client is None:
-        return [None] * len(keys)
-    try:
-        raw = cast(list[bytes | None], client.mget(keys))  # pyright: ignore[reportUnknownMemberType]
-    except redis.RedisError:
-        mark_redis_down()
-        return [None] * len(keys)
-    return [value.decode() if value is not None else None for value in raw]
-
-
-def _keep(key: str, page: Page, seconds: int) -> None:
-    client = available_redis()
-    if client is None:
-        return
-    try:
-        pipe = client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
-        pipe.set(key, page.html, ex=seconds)
-        pipe.set(f"{key}:pending", json.dumps(page.pending), ex=seconds)
-        pipe.execute()
-    except redis.RedisError:
-        mark_redis_down()
-
-
 def cached_page(variant: str, render: Callable[[], Page]) -> Response:
     """`render()`'s HTML, or the copy rendered for the same URL while nothing changed.
 
@@ -87,13 +60,13 @@ def cached_page(variant: str, render: Callable[[], Page]) -> Response:
         return _response(page.html, None)
     key = redis_key(f"catalog:page:{fingerprint}")
     if fingerprint in request.if_none_match:
-        (pending,) = _read([f"{key}:pending"])
+        (pending,) = recall_many([f"{key}:pending"])
         mark_viewed(json.loads(pending) if pending else [])
         return _response("", fingerprint, status=304)
-    body, pending = _read([key, f"{key}:pending"])
+    body, pending = recall_many([key, f"{key}:pending"])
     if body is None or pending is None:
         page = render()
-        _keep(key, page, seconds)
+        keep_many({key: page.html, f"{key}:pending": json.dumps(page.pending)}, seconds)
         body, viewed = page.html, page.pending
     else:
         viewed = [int(i) for i in json.loads(pending)]

@@ -15,17 +15,17 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-import redis
 from flask import current_app, get_template_attribute, url_for
 from markupsafe import Markup, escape
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import defer, joinedload
 
+from app.cache.memo import keep_many, recall_many
 from app.catalog.covers import CoverView, cover_view
 from app.config import setting
-from app.extensions import available_redis, db, mark_redis_down, redis_key
+from app.extensions import db, redis_key
 from app.models import Album, Artist
 
 log = logging.getLogger(__name__)
@@ -105,31 +105,6 @@ def _key(salt: str, row: TileRow) -> str:
     return redis_key(f"catalog:tile:{salt}:{row.album_id}:{row.fingerprint()}")
 
 
-def _cached(keys: list[str]) -> list[str | None]:
-    client = available_redis()
-    if client is None or not keys:
-        return [None] * len(keys)
-    try:
-        raw = cast(list[bytes | None], client.mget(keys))  # pyright: ignore[reportUnknownMemberType]
-    except redis.RedisError:
-        mark_redis_down()
-        return [None] * len(keys)
-    return [r.decode() if r is not None else None for r in raw]
-
-
-def _keep(rendered: dict[str, str]) -> None:
-    client = available_redis()
-    if client is None or not rendered:
-        return
-    try:
-        pipe = client.pipeline(transaction=False)  # pyright: ignore[reportUnknownMemberType]
-        for key, html in rendered.items():
-            pipe.set(key, html, ex=TILE_SECONDS)
-        pipe.execute()
-    except redis.RedisError:
-        mark_redis_down()
-
-
 def _with_page_url(html: str, page_url: str) -> str:
     """The first tile of a page carries the page's URL (filters.js keeps the first
     visible page in the address bar): added to the tile's opening tag, which ends at
@@ -143,7 +118,7 @@ def render_tiles(rows: list[TileRow], page_url: str) -> Tiles:
     album_prefix, artist_prefix = prefixes = _prefixes()
     salt = _salt(prefixes)
     keys = [_key(salt, row) for row in rows]
-    found = _cached(keys)
+    found = recall_many(keys)
     missing = [row.album_id for row, html in zip(rows, found, strict=True) if html is None]
     albums: dict[int, Album] = {}
     if missing:
@@ -167,5 +142,5 @@ def render_tiles(rows: list[TileRow], page_url: str) -> Tiles:
         if not html:
             cached = _with_page_url(cached, page_url)
         html.append(Markup(cached))
-    _keep(rendered)
+    keep_many(rendered, TILE_SECONDS)
     return Tiles(html, pending)

@@ -12,7 +12,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app.extensions import db
+from app.extensions import db, make_redis_client, set_redis
 from app.models import Album
 from tests.helpers import add_album
 
@@ -112,16 +112,7 @@ def test_each_page_s_first_tile_carries_that_page_s_url(client: FlaskClient) -> 
 def test_tiles_render_without_redis(app: Flask, client: FlaskClient) -> None:
     ready_albums(2)
 
-    class Down:
-        def __getattr__(self, _name: str) -> Any:
-            import redis
-
-            def fail(*_a: Any, **_k: Any) -> Any:
-                raise redis.ConnectionError("down")
-
-            return fail
-
-    app.extensions["redis"] = Down()
+    set_redis(app, make_redis_client("redis://127.0.0.1:1/0"))  # nothing listens there
     response = client.get("/catalog/")
     assert response.status_code == 200
     assert len(tiles(response.get_data(as_text=True))) == 2
