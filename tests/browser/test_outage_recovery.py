@@ -38,7 +38,14 @@ def test_after_a_35_s_outage_every_visible_tile_is_ready_within_10_s(
         back = time.monotonic()
         ready = page.locator(".tile [data-cover-state=ready] img")
         visible = [t for t in tiles.all() if t.is_visible()]
-        expect(ready).to_have_count(len(visible), timeout=10_000)  # no reload
+        try:
+            expect(ready).to_have_count(len(visible), timeout=10_000)  # no reload
+        except AssertionError as exc:
+            # What the page and the worker were doing, for a failure seen only under load.
+            states = page.locator("[data-cover-state]").evaluate_all(
+                "els => els.map(e => e.dataset.coverState + (e.dataset.poll ? '+poll' : ''))"
+            )
+            raise AssertionError(f"{exc}\ntiles: {states}\nworker:\n{pipe.worker.log()}") from exc
         assert time.monotonic() - back <= 10
     context.close()
 
