@@ -224,8 +224,9 @@ def bench_outage(bench: Bench, running: Stack, lines: list[str]) -> None:
             ("statuses a tile showed during the outage", ", ".join(sorted(shown)), "pending"),
             ("4xx/5xx answers to tiles", str(seen.http_errors), "0"),
         ],
-        "The shared circuit opens after 10 failures in a row; one probe at a time; the "
-        "first probe that succeeds closes it and the waiting albums go at once.",
+        "The shared circuit opens after 10 failures in a row; one probe at a time, each "
+        "after a twentieth of the outage so far (1 s at least); the first probe that "
+        "succeeds closes it and the waiting albums go at once.",
     )
 
 

@@ -34,6 +34,10 @@ def test_after_a_35_s_outage_every_visible_tile_is_ready_within_10_s(
             assert "taking long" not in page.content()
             assert page.locator("[data-cover-state=ready]").count() == 0
             time.sleep(2)
+        # The circuit's probes are paced: the outage costs a few dozen calls, not the
+        # day's budget (500 for a development-mode app; back-to-back probes spent it).
+        failed_calls = [c for c in pipe.sim.state.api_calls("/v1/albums") if c.status >= 500]
+        assert len(failed_calls) <= 100, f"{len(failed_calls)} calls during the outage"
         pipe.sim.state.update(error_ratio=0.0)
         back = time.monotonic()
         ready = page.locator(".tile [data-cover-state=ready] img")
