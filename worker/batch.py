@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 from app.cache.fetch_lock import Claim
+from app.spotify.circuit import WAIT_SECONDS
 from app.spotify.client import MAX_BATCH
 from app.spotify.errors import (
     BatchUnavailableError,
@@ -71,6 +72,11 @@ def _settle_batch_failure(
     """A failed several-albums call: hand the others back, settle (or re-queue) ours."""
     note_rate_limit(service, exc)
     own_id = request.album_id
+    if isinstance(exc, TransientError) and service.circuit.is_open():
+        # Spotify is failing for everyone: none of these albums counts a failure; all
+        # wait with the others for a probe's answer.
+        _hand_back(claim, {i: s for i, s in wanted.items() if i != own_id}, WAIT_SECONDS, send)
+        raise RequeueError(WAIT_SECONDS, str(exc), request) from exc
     if isinstance(exc, TransientError) and not service.client.batch_confirmed():
         # The probe of the endpoint failed (a 5xx, a timeout): it says nothing of these
         # albums, so none of them counts a failure; they go on singly (the client holds

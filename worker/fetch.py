@@ -60,12 +60,13 @@ def _lookup(service: SpotifyService, request: FetchRequest, row: FetchRow) -> Ou
         if budget_spent(exc, service):
             return Outcome.POSTPONED  # nothing recorded: visitors still get this album
         note_rate_limit(service, exc)
+        if isinstance(exc, TransientError) and service.circuit.is_open():
+            # Spotify is failing for everyone (this call was the circuit's probe, or the
+            # one that opened it): no failure of this album's, so a long outage never
+            # spends its tries; it waits with the others for a probe's answer.
+            raise RequeueError(WAIT_SECONDS, str(exc), request) from exc
         settled = failure_outcome(exc, request, row.sheet_id)
         if isinstance(settled, RequeueError):
-            if isinstance(exc, TransientError) and service.circuit.is_open():
-                # Spotify is failing for everyone: wait with the others for a probe's
-                # answer (about a second), not for this album's own backoff.
-                settled = RequeueError(WAIT_SECONDS, str(exc), settled.request)
             raise settled from exc
         return settled
     source = "spotify" if row.sheet_id else "spotify-search"
