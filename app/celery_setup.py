@@ -7,6 +7,8 @@ from typing import Any
 from celery import Celery, Task
 from flask import Flask
 
+from app.broker import TRANSPORT
+
 
 def celery_init_app(app: Flask) -> Celery[Any]:
     """One Celery app per Flask app, configured from `CELERY`; tasks run in an app context."""
@@ -18,6 +20,9 @@ def celery_init_app(app: Flask) -> Celery[Any]:
 
     celery_app: Celery[Any] = Celery(app.name, task_cls=FlaskTask)
     celery_app.config_from_object(app.config["CELERY"])
+    if str(celery_app.conf.broker_url).startswith(("redis://", "rediss://")):
+        # kombu's own, but surviving a Redis restart under a busy worker (app.broker).
+        celery_app.conf.broker_transport = TRANSPORT
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app

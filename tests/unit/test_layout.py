@@ -24,7 +24,8 @@ ALLOWED: dict[str, set[str]] = {
     "app.spotify": {"app.redis_lua"},  # knows nothing of Flask or the database (see below)
     "app.sources": {"app.spotify"},  # framework-free too
     "app.progress": set(),
-    "app.celery_setup": set(),
+    "app.celery_setup": {"app.broker"},
+    "app.broker": set(),
     "app.security": set(),
     "app.models": {"app.extensions", "app.spotify"},
     "app.ops.counters": BASE,
