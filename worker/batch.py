@@ -72,9 +72,9 @@ def _settle_batch_failure(
     """A failed several-albums call: hand the others back, settle (or re-queue) ours."""
     note_rate_limit(service, exc)
     own_id = request.album_id
-    if isinstance(exc, TransientError) and service.circuit.is_open():
+    if isinstance(exc, TransientError) and service.circuit.is_open() and not request.attempts:
         # Spotify is failing for everyone: none of these albums counts a failure; all
-        # wait with the others for a probe's answer.
+        # wait with the others for a probe's answer (an inline refresh counts its own).
         _hand_back(claim, {i: s for i, s in wanted.items() if i != own_id}, WAIT_SECONDS, send)
         raise RequeueError(WAIT_SECONDS, str(exc), request) from exc
     if isinstance(exc, TransientError) and not service.client.batch_confirmed():

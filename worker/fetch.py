@@ -60,13 +60,17 @@ def _lookup(service: SpotifyService, request: FetchRequest, row: FetchRow) -> Ou
         if budget_spent(exc, service):
             return Outcome.POSTPONED  # nothing recorded: visitors still get this album
         note_rate_limit(service, exc)
-        if isinstance(exc, TransientError) and service.circuit.is_open():
+        outage = isinstance(exc, TransientError) and service.circuit.is_open()
+        if outage and not request.attempts:
             # Spotify is failing for everyone (this call was the circuit's probe, or the
             # one that opened it): no failure of this album's, so a long outage never
-            # spends its tries; it waits with the others for a probe's answer.
+            # spends its tries; it waits with the others for a probe's answer. A fetch
+            # with tries of its own (`refresh-cache` inline) still counts them and ends.
             raise RequeueError(WAIT_SECONDS, str(exc), request) from exc
         settled = failure_outcome(exc, request, row.sheet_id)
         if isinstance(settled, RequeueError):
+            if outage:
+                settled = RequeueError(WAIT_SECONDS, str(exc), settled.request)
             raise settled from exc
         return settled
     source = "spotify" if row.sheet_id else "spotify-search"
